@@ -1,0 +1,287 @@
+// Machinery shared by the three cells: Eigen views, batch partitioning, the input projection,
+// the recurrent projection with dropout groups, output/mask routing, and the weight-gradient
+// GEMMs that run after the time loop. Internal to the library.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstring>
+
+#include "fastrnn/common.hpp"
+
+#ifdef FASTRNN_OPENMP
+#include <omp.h>
+#endif
+
+namespace fastrnn {
+namespace detail {
+
+template <typename T> using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename T> using RowArr = Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename T> using Mat = Eigen::Map<RowMat<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <typename T> using CMat = Eigen::Map<const RowMat<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <typename T> using Arr = Eigen::Map<RowArr<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <typename T> using CArr = Eigen::Map<const RowArr<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <typename T> using CRow = Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>;
+
+// rows x cols view with leading dimension ld (elements between row starts).
+template <typename T> inline Mat<T> mat(T* p, index_t r, index_t c, index_t ld) { return Mat<T>(p, r, c, Eigen::OuterStride<>(ld)); }
+template <typename T> inline CMat<T> cmat(const T* p, index_t r, index_t c, index_t ld) { return CMat<T>(p, r, c, Eigen::OuterStride<>(ld)); }
+template <typename T> inline Arr<T> arr(T* p, index_t r, index_t c, index_t ld) { return Arr<T>(p, r, c, Eigen::OuterStride<>(ld)); }
+template <typename T> inline CArr<T> carr(const T* p, index_t r, index_t c, index_t ld) { return CArr<T>(p, r, c, Eigen::OuterStride<>(ld)); }
+
+// Sizes of one problem, with the step -> input-time mapping.
+struct Geo {
+  index_t B, T, D, H, G, GH;
+  bool backwards;
+  explicit Geo(const RnnSpec& s)
+      : B(s.batch), T(s.steps), D(s.input), H(s.hidden), G(num_gates(s.cell)),
+        GH(num_gates(s.cell) * s.hidden), backwards(s.go_backwards) {}
+  index_t tin(index_t step) const { return backwards ? T - 1 - step : step; }
+};
+
+// Hands out consecutive slices of a caller-owned buffer.
+template <typename T>
+struct Carver {
+  T* p;
+  T* take(std::size_t n) { T* r = p; p += n; return r; }
+};
+
+// The contiguous block of batch rows owned by the calling thread.
+struct Block { index_t b0, nb; };
+inline Block my_block(index_t B) {
+#ifdef FASTRNN_OPENMP
+  const index_t nt = omp_get_num_threads(), id = omp_get_thread_num();
+#else
+  const index_t nt = 1, id = 0;
+#endif
+  const index_t base = B / nt, extra = B % nt;
+  const index_t b0 = id * base + std::min(id, extra);
+  return {b0, base + (id < extra ? 1 : 0)};
+}
+
+// dst[b,t,:] = src[b,t,:] * m[b,:] for all b, t (K features). Parallel over b.
+template <typename T>
+void scale_rows_by_sample(const T* src, const T* m, index_t B, index_t Tn, index_t K, T* dst) {
+#ifdef FASTRNN_OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+  for (index_t b = 0; b < B; ++b) {
+    auto mb = CRow<T>(m + b * K, K);
+    for (index_t t = 0; t < Tn; ++t) {
+      const index_t o = (b * Tn + t) * K;
+      Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>>(dst + o, K) = CRow<T>(src + o, K) * mb;
+    }
+  }
+}
+
+// Columns of gate-group g when `groups` masks cover G*H columns.
+inline index_t group_width(const Geo& g, int groups) { return groups <= 1 ? g.GH : g.H * (g.G / groups); }
+
+// xproj[B*T, GH] = sum over dropout groups of (x * m_g) @ W[:, cols_g]. No bias.
+// scratch: [B*T*D] when groups > 0.
+template <typename T>
+void input_projection(const Geo& g, const T* x, const T* W, const T* in_mask, int groups,
+                      T* xproj, T* scratch) {
+  const index_t BT = g.B * g.T;
+  if (groups == 0) {
+    mat(xproj, BT, g.GH, g.GH).noalias() = cmat(x, BT, g.D, g.D) * cmat(W, g.D, g.GH, g.GH);
+    return;
+  }
+  const index_t cw = group_width(g, groups);
+  for (int k = 0; k < groups; ++k) {
+    scale_rows_by_sample(x, in_mask + k * g.B * g.D, g.B, g.T, g.D, scratch);
+    mat(xproj + k * cw, BT, cw, g.GH).noalias() = cmat(scratch, BT, g.D, g.D) * cmat(W + k * cw, g.D, cw, g.GH);
+  }
+}
+
+// out[nb, c0:c1] = sum_g (h * rm_g) @ U[:, cols_g ∩ [c0,c1)] for one thread's rows.
+// h [nb,H] (ld H); rmask points at row b0 of group 0 ([groups,B,H]); hd scratch [nb,H].
+template <typename T>
+void recurrent_projection(const Geo& g, const T* h, index_t nb, const T* U, index_t c0, index_t c1,
+                          const T* rmask, int groups, T* out, T* hd) {
+  if (groups == 0) {
+    mat(out + c0, nb, c1 - c0, g.GH).noalias() = cmat(h, nb, g.H, g.H) * cmat(U + c0, g.H, c1 - c0, g.GH);
+    return;
+  }
+  const index_t cw = group_width(g, groups);
+  for (int k = 0; k < groups; ++k) {
+    const index_t lo = std::max(c0, k * cw), hi = std::min(c1, (k + 1) * cw);
+    if (lo >= hi) continue;
+    arr(hd, nb, g.H, g.H) = carr(h, nb, g.H, g.H) * carr(rmask + k * g.B * g.H, nb, g.H, g.H);
+    mat(out + lo, nb, hi - lo, g.GH).noalias() = cmat(hd, nb, g.H, g.H) * cmat(U + lo, g.H, hi - lo, g.GH);
+  }
+}
+
+// dh[nb,H] += sum_g (dG[:, cols_g ∩ [c0,c1)] @ U[:, same]^T) * rm_g. dG has leading dim ldg.
+// tmp scratch [nb,H].
+template <typename T>
+void recurrent_backprop(const Geo& g, const T* dG, index_t ldg, index_t nb, const T* U, index_t c0,
+                        index_t c1, const T* rmask, int groups, T* dh, T* tmp) {
+  if (groups == 0) {
+    mat(dh, nb, g.H, g.H).noalias() += cmat(dG + c0, nb, c1 - c0, ldg) * cmat(U + c0, g.H, c1 - c0, g.GH).transpose();
+    return;
+  }
+  const index_t cw = group_width(g, groups);
+  for (int k = 0; k < groups; ++k) {
+    const index_t lo = std::max(c0, k * cw), hi = std::min(c1, (k + 1) * cw);
+    if (lo >= hi) continue;
+    mat(tmp, nb, g.H, g.H).noalias() = cmat(dG + lo, nb, hi - lo, ldg) * cmat(U + lo, g.H, hi - lo, g.GH).transpose();
+    arr(dh, nb, g.H, g.H) += carr(tmp, nb, g.H, g.H) * carr(rmask + k * g.B * g.H, nb, g.H, g.H);
+  }
+}
+
+// After the loop: dW = sum_g (x*m_g)^T dG[:, cols_g]  and  dx = sum_g (dG_g W_g^T) * m_g.
+// dG [B*T, GH]; scratch [B*T*D] when groups > 0. dx may be null.
+template <typename T>
+void input_backprop(const Geo& g, const T* x, const T* W, const T* in_mask, int groups,
+                    const T* dG, T* dW, T* dx, T* scratch) {
+  const index_t BT = g.B * g.T;
+  if (groups == 0) {
+    mat(dW, g.D, g.GH, g.GH).noalias() = cmat(x, BT, g.D, g.D).transpose() * cmat(dG, BT, g.GH, g.GH);
+    if (dx) mat(dx, BT, g.D, g.D).noalias() = cmat(dG, BT, g.GH, g.GH) * cmat(W, g.D, g.GH, g.GH).transpose();
+    return;
+  }
+  const index_t cw = group_width(g, groups);
+  if (dx) std::fill(dx, dx + BT * g.D, T(0));
+  for (int k = 0; k < groups; ++k) {
+    const T* m = in_mask + k * g.B * g.D;
+    scale_rows_by_sample(x, m, g.B, g.T, g.D, scratch);
+    mat(dW + k * cw, g.D, cw, g.GH).noalias() = cmat(scratch, BT, g.D, g.D).transpose() * cmat(dG + k * cw, BT, cw, g.GH);
+    if (dx) {
+      mat(scratch, BT, g.D, g.D).noalias() = cmat(dG + k * cw, BT, cw, g.GH) * cmat(W + k * cw, g.D, cw, g.GH).transpose();
+#ifdef FASTRNN_OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+      for (index_t b = 0; b < g.B; ++b)
+        arr(dx + b * g.T * g.D, g.T, g.D, g.D) += carr(scratch + b * g.T * g.D, g.T, g.D, g.D).rowwise() * CRow<T>(m + b * g.D, g.D);
+    }
+  }
+}
+
+// After the loop: dU[:, c0:c1] = sum_g (hp*rm_g)^T dG[:, cols_g ∩ [c0,c1)].
+// hp [B*T,H] (the recurrent matmul's left operand before dropout), dG leading dim ldg.
+// scratch [B*T*H] when groups > 0.
+template <typename T>
+void recurrent_weight_grad(const Geo& g, const T* hp, const T* rmask, int groups, const T* dG,
+                           index_t ldg, index_t c0, index_t c1, T* dU, T* scratch) {
+  const index_t BT = g.B * g.T;
+  if (groups == 0) {
+    mat(dU + c0, g.H, c1 - c0, g.GH).noalias() = cmat(hp, BT, g.H, g.H).transpose() * cmat(dG + c0, BT, c1 - c0, ldg);
+    return;
+  }
+  const index_t cw = group_width(g, groups);
+  for (int k = 0; k < groups; ++k) {
+    const index_t lo = std::max(c0, k * cw), hi = std::min(c1, (k + 1) * cw);
+    if (lo >= hi) continue;
+    scale_rows_by_sample(hp, rmask + k * g.B * g.H, g.B, g.T, g.H, scratch);
+    mat(dU + lo, g.H, hi - lo, g.GH).noalias() = cmat(scratch, BT, g.H, g.H).transpose() * cmat(dG + lo, BT, hi - lo, ldg);
+  }
+}
+
+// db[c] = sum over all B*T rows of dG[:, c], for n columns.
+template <typename T>
+void bias_grad(const Geo& g, const T* dG, index_t ldg, index_t n, T* db) {
+  Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(db, n) = cmat(dG, g.B * g.T, n, ldg).colwise().sum();
+}
+
+// ---- per-step routing of states, outputs and masks (one thread's rows) ----
+
+// Forward: after a cell produced new states hn (and cn), commit them.
+// Valid rows: states <- new, output <- hn, last <- hn. Masked rows: states kept, output <- 0
+// (zero_output_for_mask or no valid step yet) or the last output.
+// Pointers are at the block's first row; y and the mask have row strides T*H and T.
+template <typename T>
+struct StepIO {
+  const std::uint8_t* m;  // mask of row b0 at this input time (stride T), or null
+  T* y;                   // outputs[b0, step] (stride T*H), or null
+  T* last;                // last output per row [nb,H], or null when no mask
+};
+
+template <typename T>
+void commit_forward(const Geo& g, index_t nb, const StepIO<T>& io, bool zero_out,
+                    T*& h, T*& hn, T*& c, T*& cn) {
+  const index_t H = g.H;
+  if (!io.m) {
+    std::swap(h, hn);
+    if (c) std::swap(c, cn);
+    if (io.y) arr(io.y, nb, H, g.T * H) = carr(h, nb, H, H);
+    return;
+  }
+  for (index_t r = 0; r < nb; ++r) {
+    T* yr = io.y ? io.y + r * g.T * H : nullptr;
+    if (io.m[r * g.T]) {
+      std::memcpy(h + r * H, hn + r * H, H * sizeof(T));
+      if (c) std::memcpy(c + r * H, cn + r * H, H * sizeof(T));
+      if (io.last) std::memcpy(io.last + r * H, hn + r * H, H * sizeof(T));
+      if (yr) std::memcpy(yr, hn + r * H, H * sizeof(T));
+    } else if (yr) {
+      if (zero_out) std::fill(yr, yr + H, T(0));
+      else std::memcpy(yr, io.last + r * H, H * sizeof(T));
+    }
+  }
+}
+
+// Backward, before the cell: dht = total gradient reaching the new h at this step.
+// dh: carried state gradient; dy: outputs grad row (stride T*H) or null; dlast: d_last rows
+// (only at the last step) or null; dyc: output-carry accumulator [nb,H] (masked, !zero_out).
+template <typename T>
+void gather_dh(const Geo& g, index_t nb, const std::uint8_t* m, bool zero_out, const T* dh,
+               const T* dy, const T* dlast, T* dyc, T* dht) {
+  const index_t H = g.H;
+  auto D = arr(dht, nb, H, H);
+  D = carr(dh, nb, H, H);
+  if (dy) D += carr(dy, nb, H, g.T * H);
+  if (dlast) D += carr(dlast, nb, H, H);
+  if (!m) return;
+  for (index_t r = 0; r < nb; ++r) {
+    T* row = dht + r * H;
+    if (m[r * g.T]) {
+      if (dyc) {
+        for (index_t j = 0; j < H; ++j) row[j] += dyc[r * H + j];
+        std::fill(dyc + r * H, dyc + (r + 1) * H, T(0));
+      }
+    } else if (dyc && !zero_out) {
+      // The output gradient at a masked step flows to the last valid output.
+      for (index_t j = 0; j < H; ++j) dyc[r * H + j] += row[j] - dh[r * H + j];
+    }
+  }
+}
+
+// Backward, after the cell: valid rows take the new carried gradients; masked rows keep
+// theirs and get a zero gate gradient (they did not compute anything that was used).
+// dG2_rows: an optional second gate-gradient array with the same row layout (GRU).
+template <typename T>
+void commit_backward(const Geo& g, index_t nb, const std::uint8_t* m, T*& dh, T*& dhp, T*& dc,
+                     T*& dcp, T* dG_rows, index_t ldg, index_t ncols, T* dG2_rows = nullptr) {
+  const index_t H = g.H;
+  if (!m) {
+    std::swap(dh, dhp);
+    if (dc) std::swap(dc, dcp);
+    return;
+  }
+  for (index_t r = 0; r < nb; ++r) {
+    if (m[r * g.T]) {
+      std::memcpy(dh + r * H, dhp + r * H, H * sizeof(T));
+      if (dc) std::memcpy(dc + r * H, dcp + r * H, H * sizeof(T));
+    } else {
+      std::fill(dG_rows + r * ldg, dG_rows + r * ldg + ncols, T(0));
+      if (dG2_rows) std::fill(dG2_rows + r * ldg, dG2_rows + r * ldg + ncols, T(0));
+    }
+  }
+}
+
+// Copies rows of a [B,H] array (or zeros when src is null) into dst for one block.
+template <typename T>
+void load_rows(const T* src, index_t b0, index_t nb, index_t H, T* dst) {
+  if (src) std::memcpy(dst, src + b0 * H, nb * H * sizeof(T));
+  else std::fill(dst, dst + nb * H, T(0));
+}
+
+template <typename T>
+void store_rows(const T* src, index_t b0, index_t nb, index_t H, T* dst) {
+  if (dst) std::memcpy(dst + b0 * H, src, nb * H * sizeof(T));
+}
+
+}  // namespace detail
+}  // namespace fastrnn

@@ -1,0 +1,141 @@
+// The time loops shared by all cells. A cell supplies only its step body; the loop owns the
+// workspace layout, the input projection, the OpenMP region (one per pass, each thread owning
+// a block of batch rows for every step), initial/final states and mask/output routing.
+#pragma once
+
+#include "detail.hpp"
+
+namespace fastrnn {
+namespace detail {
+
+// What a forward step body sees: one thread's `nb` rows at processing step `s`.
+template <typename T>
+struct FwdStep {
+  index_t nb, b0, s, tin, row0;  // row0 = b0*T + tin: cache/x row of the block's first sample
+  const T* xp;                   // input projection rows (ld T*G*H)
+  const T* rm;                   // recurrent dropout at row b0 of group 0, or null
+  T *h, *c;                      // current states [nb,H] (c null unless LSTM)
+  T *hn, *cn;                    // new states to fill [nb,H]
+  T *rec, *gates, *hd;           // scratch [nb,GH], [nb,GH], [nb,H]
+};
+
+// What a backward step body sees.
+template <typename T>
+struct BwdStep {
+  index_t nb, b0, s, tin, row0;
+  const T* rm;                   // as forward
+  const T* dht;                  // total gradient of the step's new h [nb,H]
+  T* dc;                         // carried gradient of the step's new c [nb,H] (LSTM)
+  T *dhp, *dcp;                  // gradients w.r.t. the step's previous states, to fill
+  T *t1, *t2;                    // scratch [nb,H] each
+};
+
+inline bool needs_row_scratch(const RnnSpec& s) {
+  return s.input_dropout_groups > 0 || s.recurrent_dropout_groups > 0 ||
+         (s.cell == Cell::GRU && !s.reset_after);
+}
+
+inline std::size_t fwd_ws(const RnnSpec& s) {
+  const std::size_t B = s.batch, T = s.steps, H = s.hidden, GH = num_gates(s.cell) * H;
+  return B * T * GH + (s.input_dropout_groups ? B * T * s.input : 0) + B * (6 * H + 2 * GH);
+}
+
+inline std::size_t bwd_ws(const RnnSpec& s) {
+  const std::size_t B = s.batch, T = s.steps, H = s.hidden, GH = num_gates(s.cell) * H;
+  const bool two = s.cell == Cell::GRU && s.reset_after;
+  return B * T * GH * (two ? 2 : 1) +
+         (needs_row_scratch(s) ? B * T * std::max<std::size_t>(s.input, H) : 0) + B * 8 * H;
+}
+
+template <typename T, typename Step>
+void run_forward(const RnnSpec& spec, const ForwardArgs<T>& a, Step&& step) {
+  const Geo g(spec);
+  const index_t B = g.B, H = g.H, Tn = g.T;
+  const bool has_c = spec.cell == Cell::LSTM;
+  Carver<T> ws{a.workspace};
+  T* xproj = ws.take(B * Tn * g.GH);
+  T* xdrop = spec.input_dropout_groups ? ws.take(B * Tn * g.D) : nullptr;
+  T *hb = ws.take(B * H), *hnb = ws.take(B * H), *cb = ws.take(B * H), *cnb = ws.take(B * H);
+  T *lastb = ws.take(B * H), *hdb = ws.take(B * H), *recb = ws.take(B * g.GH), *gb = ws.take(B * g.GH);
+  input_projection(g, a.x, a.kernel, a.input_dropout, spec.input_dropout_groups, xproj, xdrop);
+  const bool carry_out = a.mask && !spec.zero_output_for_mask;
+#ifdef FASTRNN_OPENMP
+#pragma omp parallel
+#endif
+  {
+    const Block blk = my_block(B);
+    if (blk.nb > 0) {
+      const index_t nb = blk.nb, b0 = blk.b0;
+      FwdStep<T> st{};
+      st.nb = nb; st.b0 = b0;
+      st.h = hb + b0 * H; st.hn = hnb + b0 * H;
+      st.c = has_c ? cb + b0 * H : nullptr; st.cn = has_c ? cnb + b0 * H : nullptr;
+      st.rec = recb + b0 * g.GH; st.gates = gb + b0 * g.GH; st.hd = hdb + b0 * H;
+      st.rm = a.recurrent_dropout ? a.recurrent_dropout + b0 * H : nullptr;
+      T* last = carry_out ? lastb + b0 * H : nullptr;
+      load_rows(a.h0, b0, nb, H, st.h);
+      if (has_c) load_rows(a.c0, b0, nb, H, st.c);
+      if (last) load_rows<T>(nullptr, b0, nb, H, last);
+      for (index_t s = 0; s < Tn; ++s) {
+        st.s = s; st.tin = g.tin(s); st.row0 = b0 * Tn + st.tin;
+        st.xp = xproj + st.row0 * g.GH;
+        step(st);
+        StepIO<T> io{a.mask ? a.mask + st.row0 : nullptr,
+                     a.outputs ? a.outputs + (b0 * Tn + s) * H : nullptr, last};
+        commit_forward(g, nb, io, spec.zero_output_for_mask, st.h, st.hn, st.c, st.cn);
+      }
+      store_rows(st.h, b0, nb, H, a.h_n);
+      if (has_c) store_rows(st.c, b0, nb, H, a.c_n);
+    }
+  }
+}
+
+// Runs the reverse time loop. dG/dG2 ([B,T,ncols] rows, zeroed at masked steps) are written by
+// the step body; returns nothing else: weight gradients are the cell's job after this.
+template <typename T, typename Step>
+void run_backward(const RnnSpec& spec, const BackwardArgs<T>& a, T* dG, T* dG2, index_t ncols,
+                  T* rows_ws, Step&& step) {
+  const Geo g(spec);
+  const index_t B = g.B, H = g.H, Tn = g.T;
+  const bool has_c = spec.cell == Cell::LSTM;
+  Carver<T> ws{rows_ws};
+  T *dhb = ws.take(B * H), *dhpb = ws.take(B * H), *dcb = ws.take(B * H), *dcpb = ws.take(B * H);
+  T *dycb = ws.take(B * H), *dhtb = ws.take(B * H), *t1b = ws.take(B * H), *t2b = ws.take(B * H);
+  const bool carry_out = a.mask && !spec.zero_output_for_mask;
+#ifdef FASTRNN_OPENMP
+#pragma omp parallel
+#endif
+  {
+    const Block blk = my_block(B);
+    if (blk.nb > 0) {
+      const index_t nb = blk.nb, b0 = blk.b0;
+      BwdStep<T> st{};
+      st.nb = nb; st.b0 = b0;
+      st.rm = a.recurrent_dropout ? a.recurrent_dropout + b0 * H : nullptr;
+      T *dh = dhb + b0 * H, *dhp = dhpb + b0 * H;
+      T *dc = has_c ? dcb + b0 * H : nullptr, *dcp = has_c ? dcpb + b0 * H : nullptr;
+      T* dyc = carry_out ? dycb + b0 * H : nullptr;
+      T* dht = dhtb + b0 * H;
+      st.dht = dht; st.t1 = t1b + b0 * H; st.t2 = t2b + b0 * H;
+      load_rows(a.d_h_n, b0, nb, H, dh);
+      if (has_c) load_rows(a.d_c_n, b0, nb, H, dc);
+      if (dyc) load_rows<T>(nullptr, b0, nb, H, dyc);
+      for (index_t s = Tn - 1; s >= 0; --s) {
+        st.s = s; st.tin = g.tin(s); st.row0 = b0 * Tn + st.tin;
+        const std::uint8_t* m = a.mask ? a.mask + st.row0 : nullptr;
+        gather_dh(g, nb, m, spec.zero_output_for_mask, dh,
+                  a.d_outputs ? a.d_outputs + (b0 * Tn + s) * H : nullptr,
+                  (s == Tn - 1 && a.d_last) ? a.d_last + b0 * H : nullptr, dyc, dht);
+        st.dc = dc; st.dhp = dhp; st.dcp = dcp;
+        step(st);
+        commit_backward(g, nb, m, dh, dhp, dc, dcp, dG + st.row0 * ncols, Tn * ncols, ncols,
+                        dG2 ? dG2 + st.row0 * ncols : nullptr);
+      }
+      store_rows(dh, b0, nb, H, a.d_h0);
+      if (has_c) store_rows(dc, b0, nb, H, a.d_c0);
+    }
+  }
+}
+
+}  // namespace detail
+}  // namespace fastrnn

@@ -1,0 +1,102 @@
+// Buffer sizes, spec validation, dispatch on the cell, and the thread count.
+#include <Eigen/Core>
+
+#include "fastrnn/cells.hpp"
+#include "loop.hpp"
+
+namespace fastrnn {
+
+void validate(const RnnSpec& s) {
+  auto fail = [](const std::string& what) { throw std::invalid_argument(what); };
+  if (s.batch < 0 || s.steps < 0 || s.input < 1 || s.hidden < 1)
+    fail("sizes must satisfy B >= 0, T >= 0, D >= 1, H >= 1");
+  const int G = num_gates(s.cell);
+  for (int groups : {s.input_dropout_groups, s.recurrent_dropout_groups})
+    if (groups != 0 && groups != 1 && groups != G)
+      fail("dropout groups must be 0, 1 or the number of gates (" + std::to_string(G) + ")");
+}
+
+std::size_t bias_size(const RnnSpec& s) {
+  if (!s.use_bias) return 0;
+  const std::size_t GH = num_gates(s.cell) * s.hidden;
+  return (s.cell == Cell::GRU && s.reset_after) ? 2 * GH : GH;
+}
+
+std::size_t cache_size(const RnnSpec& s) {
+  const std::size_t BT = s.batch * s.steps, H = s.hidden, GH = num_gates(s.cell) * H;
+  switch (s.cell) {
+    case Cell::SimpleRNN: return BT * 2 * H;
+    case Cell::LSTM: return BT * (GH + 2 * H);
+    case Cell::GRU: return BT * (GH + (s.reset_after ? 2 : 1) * H);
+  }
+  return 0;
+}
+
+std::size_t forward_workspace_size(const RnnSpec& s) { return detail::fwd_ws(s); }
+std::size_t backward_workspace_size(const RnnSpec& s) { return detail::bwd_ws(s); }
+
+template <typename T>
+void forward(const RnnSpec& spec, const ForwardArgs<T>& args) {
+  validate(spec);
+  if (spec.batch == 0) return;
+  if (spec.steps == 0) {  // no step: the final states are the initial ones
+    if (args.h_n) detail::load_rows(args.h0, 0, spec.batch, spec.hidden, args.h_n);
+    if (args.c_n) detail::load_rows(args.c0, 0, spec.batch, spec.hidden, args.c_n);
+    return;
+  }
+  switch (spec.cell) {
+    case Cell::SimpleRNN: simple_rnn_forward(spec, args); break;
+    case Cell::LSTM: lstm_forward(spec, args); break;
+    case Cell::GRU: gru_forward(spec, args); break;
+  }
+}
+
+template <typename T>
+void backward(const RnnSpec& spec, const BackwardArgs<T>& args) {
+  validate(spec);
+  if (spec.batch == 0 || spec.steps == 0) {  // nothing computed: weights get zero gradient
+    const std::size_t GH = num_gates(spec.cell) * spec.hidden;
+    std::fill(args.d_kernel, args.d_kernel + spec.input * GH, T(0));
+    std::fill(args.d_recurrent_kernel, args.d_recurrent_kernel + spec.hidden * GH, T(0));
+    if (args.d_bias) std::fill(args.d_bias, args.d_bias + bias_size(spec), T(0));
+    if (args.d_h0) detail::load_rows(args.d_h_n, 0, spec.batch, spec.hidden, args.d_h0);
+    if (args.d_c0) detail::load_rows(args.d_c_n, 0, spec.batch, spec.hidden, args.d_c0);
+    return;
+  }
+  switch (spec.cell) {
+    case Cell::SimpleRNN: simple_rnn_backward(spec, args); break;
+    case Cell::LSTM: lstm_backward(spec, args); break;
+    case Cell::GRU: gru_backward(spec, args); break;
+  }
+}
+
+template void forward<float>(const RnnSpec&, const ForwardArgs<float>&);
+template void forward<double>(const RnnSpec&, const ForwardArgs<double>&);
+template void backward<float>(const RnnSpec&, const BackwardArgs<float>&);
+template void backward<double>(const RnnSpec&, const BackwardArgs<double>&);
+
+void set_num_threads(int n) {
+  if (n < 1) throw std::invalid_argument("thread count must be >= 1");
+#ifdef FASTRNN_OPENMP
+  omp_set_num_threads(n);
+#endif
+  Eigen::setNbThreads(n);
+}
+
+int get_num_threads() {
+#ifdef FASTRNN_OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+bool openmp_enabled() {
+#ifdef FASTRNN_OPENMP
+  return true;
+#else
+  return false;
+#endif
+}
+
+}  // namespace fastrnn

@@ -1,0 +1,4 @@
+"""Keras-style layers. Recurrent layers run on the C++ kernels."""
+from .base import Layer, IndexedSlices
+from .recurrent import SimpleRNN, LSTM, GRU
+from .bidirectional import Bidirectional

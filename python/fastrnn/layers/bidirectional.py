@@ -1,0 +1,163 @@
+"""Bidirectional wrapper with Keras 3 semantics.
+
+The forward copy reads the sequence as given, the backward copy with go_backwards flipped;
+both get `zero_output_for_mask = return_sequences` (as Keras sets it). The backward copy's
+output sequence is flipped back into input order before merging. `initial_state` is split in
+half: forward states first. Weights: the forward layer's, then the backward layer's.
+"""
+import numpy as np
+
+from .base import Layer
+from .recurrent import _RNN
+
+MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+class Bidirectional(Layer):
+    supports_masking = True
+
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
+        if not isinstance(layer, _RNN):
+            raise TypeError("layer: expected a fastrnn SimpleRNN, LSTM or GRU instance, got "
+                            f"{type(layer).__name__}")
+        if merge_mode not in MERGE_MODES:
+            raise ValueError(f"merge_mode: expected one of {MERGE_MODES}, got {merge_mode!r}")
+        super().__init__(**kwargs)
+        self.layer = layer
+        self.merge_mode = merge_mode
+        self.return_sequences = layer.return_sequences
+        self.return_state = layer.return_state
+        cfg = layer.get_config()
+        cfg["zero_output_for_mask"] = layer.return_sequences
+        self.forward_layer = type(layer).from_config(dict(cfg, name="forward_" + layer.name))
+        if backward_layer is None:
+            self.backward_layer = type(layer).from_config(
+                dict(cfg, name="backward_" + layer.name, go_backwards=not layer.go_backwards))
+        else:
+            if not isinstance(backward_layer, _RNN):
+                raise TypeError("backward_layer: expected a SimpleRNN, LSTM or GRU instance, got "
+                                f"{type(backward_layer).__name__}")
+            self.backward_layer = backward_layer
+            self.backward_layer.zero_output_for_mask = layer.return_sequences
+        self._initial_weights = weights
+        self._merge_inputs = None
+
+    def build(self, input_shape):
+        self.forward_layer.build(input_shape)
+        self.backward_layer.build(input_shape)
+        self.weights = self.forward_layer.weights + self.backward_layer.weights
+        self.weight_names = self.forward_layer.weight_names + self.backward_layer.weight_names
+        self.built = True
+        if self._initial_weights is not None:
+            self.set_weights(self._initial_weights)
+            self._initial_weights = None
+
+    @property
+    def _n_states(self):
+        return self.forward_layer.state_count
+
+    def call(self, inputs, mask=None, training=False, initial_state=None):
+        fw_state = bw_state = None
+        if initial_state is not None:
+            initial_state = list(initial_state)
+            if len(initial_state) != 2 * self._n_states:
+                raise ValueError(f"{self.name}: initial_state expected {2 * self._n_states} "
+                                 f"arrays (forward states then backward states), got "
+                                 f"{len(initial_state)}")
+            fw_state, bw_state = initial_state[:self._n_states], initial_state[self._n_states:]
+        fw = self.forward_layer(inputs, mask=mask, training=training, initial_state=fw_state)
+        bw = self.backward_layer(inputs, mask=mask, training=training, initial_state=bw_state)
+        fw_states = bw_states = []
+        if self.return_state:
+            fw, fw_states = fw[0], fw[1:]
+            bw, bw_states = bw[0], bw[1:]
+        if self.return_sequences:
+            bw = bw[:, ::-1]
+        self._merge_inputs = (fw, bw) if self.merge_mode == "mul" else None
+        if self.merge_mode == "concat":
+            out = [np.concatenate([fw, bw], axis=-1)]
+        elif self.merge_mode == "sum":
+            out = [fw + bw]
+        elif self.merge_mode == "ave":
+            out = [(fw + bw) * fw.dtype.type(0.5)]
+        elif self.merge_mode == "mul":
+            out = [fw * bw]
+        else:
+            out = [fw, np.ascontiguousarray(bw)]
+        if self.return_state:
+            return out + list(fw_states) + list(bw_states)
+        return out[0] if self.merge_mode is not None else out
+
+    def backward(self, d_outputs):
+        n_out = 1 if self.merge_mode is not None else 2
+        if self.return_state or self.merge_mode is None:
+            d_list = list(d_outputs)
+            d_out, d_states = d_list[:n_out], d_list[n_out:]
+        else:
+            d_out, d_states = [d_outputs], []
+        units = self.forward_layer.units
+        if self.merge_mode == "concat":
+            d_fw, d_bw = d_out[0][..., :units], d_out[0][..., units:]
+        elif self.merge_mode == "sum":
+            d_fw = d_bw = d_out[0]
+        elif self.merge_mode == "ave":
+            d_fw = d_bw = d_out[0] * d_out[0].dtype.type(0.5)
+        elif self.merge_mode == "mul":
+            fw, bw = self._merge_inputs
+            d_fw, d_bw = d_out[0] * bw, d_out[0] * fw
+        else:
+            d_fw, d_bw = d_out
+        if self.return_sequences and d_bw is not None:
+            d_bw = d_bw[:, ::-1]
+        n = self._n_states
+        if self.return_state:
+            d_states = d_states + [None] * (2 * n - len(d_states))
+            d_fw = [d_fw] + d_states[:n]
+            d_bw = [d_bw] + d_states[n:]
+        dx = self.forward_layer.backward(d_fw)
+        dx += self.backward_layer.backward(d_bw)
+        self.grads = self.forward_layer.grads + self.backward_layer.grads
+        fw_init, bw_init = (self.forward_layer.initial_state_grads,
+                            self.backward_layer.initial_state_grads)
+        self.initial_state_grads = None if fw_init is None else list(fw_init) + list(bw_init)
+        return dx
+
+    def compute_output_shape(self, input_shape):
+        single = self.forward_layer.compute_output_shape(input_shape)
+        states = []
+        if self.return_state:
+            single, states = single[0], single[1:]
+        if self.merge_mode == "concat":
+            out = [single[:-1] + (2 * single[-1],)]
+        elif self.merge_mode is None:
+            out = [single, single]
+        else:
+            out = [single]
+        if self.return_state:
+            return out + states + states
+        return out[0] if self.merge_mode is not None else out
+
+    def compute_mask(self, inputs, mask=None):
+        out_mask = mask if self.return_sequences else None
+        masks = [out_mask] if self.merge_mode is not None else [out_mask, out_mask]
+        if self.return_state:
+            return masks + [None] * (2 * self._n_states)
+        return masks[0] if self.merge_mode is not None else masks
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(merge_mode=self.merge_mode,
+                   layer={"class_name": type(self.layer).__name__,
+                          "config": self.layer.get_config()})
+        return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        from . import recurrent
+        config = dict(config)
+        spec = config.pop("layer")
+        classes = {"SimpleRNN": recurrent.SimpleRNN, "LSTM": recurrent.LSTM, "GRU": recurrent.GRU}
+        if spec.get("class_name") not in classes:
+            raise ValueError(f"Bidirectional: unknown wrapped layer {spec.get('class_name')!r}")
+        layer = classes[spec["class_name"]].from_config(spec["config"])
+        return cls(layer, **config)

@@ -1,0 +1,306 @@
+"""SimpleRNN, LSTM and GRU layers with Keras 3 names, defaults, weight shapes and semantics,
+running on the C++ kernels (fastrnn.ops)."""
+import numpy as np
+
+from .. import initializers, ops
+from .. import random as frandom
+from .base import Layer
+
+_ACTIVATION_NAMES = {None: "linear", "linear": "linear", "tanh": "tanh", "sigmoid": "sigmoid",
+                     "hard_sigmoid": "hard_sigmoid", "relu": "relu"}
+# Keras arguments we accept only at their inert default.
+_INERT = {"kernel_regularizer": None, "recurrent_regularizer": None, "bias_regularizer": None,
+          "activity_regularizer": None, "kernel_constraint": None,
+          "recurrent_constraint": None, "bias_constraint": None, "stateful": False}
+_IGNORED = ("unroll", "use_cudnn", "time_major", "implementation", "input_length")
+
+
+def _activation(value, arg):
+    if value in _ACTIVATION_NAMES:
+        return _ACTIVATION_NAMES[value]
+    raise ValueError(f"{arg}: expected one of {sorted(k for k in _ACTIVATION_NAMES if k)} or "
+                     f"None, got {value!r}")
+
+
+def _rate(value, arg):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        raise TypeError(f"{arg}: expected a float in [0, 1], got {value!r}")
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{arg}: expected a float in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _float_array(value, name, dtype):
+    """Numeric array-like -> C-contiguous `dtype` array; rejects non-numeric input clearly."""
+    arr = np.asarray(value)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name}: expected a real array, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+class _RNN(Layer):
+    """Shared machinery: weights, input checks, dropout masks, forward and backward."""
+
+    cell = None   # "simple_rnn" | "lstm" | "gru"
+    gates = 1
+    supports_masking = True
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0,
+                 return_sequences=False, return_state=False, go_backwards=False,
+                 zero_output_for_mask=False, seed=None, **kwargs):
+        for key, inert in _INERT.items():
+            if kwargs.pop(key, inert) != inert:
+                raise NotImplementedError(f"{type(self).__name__}: {key} is not supported")
+        for key in _IGNORED:
+            kwargs.pop(key, None)
+        super().__init__(**kwargs)
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
+            raise ValueError(f"units: expected a positive integer, got {units!r}")
+        self.units = int(units)
+        self.activation = _activation(activation, "activation")
+        self.recurrent_activation = _activation(recurrent_activation, "recurrent_activation")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.dropout = min(1.0, max(0.0, _rate(dropout, "dropout")))
+        self.recurrent_dropout = min(1.0, max(0.0, _rate(recurrent_dropout, "recurrent_dropout")))
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.seed = seed
+        self._rng = frandom.spawn(seed) if seed is not None else None
+        self._pending = None
+        self.initial_state_grads = None
+
+    # -- weights ---------------------------------------------------------------------------
+    @property
+    def state_count(self):
+        return 2 if self.cell == "lstm" else 1
+
+    def _bias_shape(self):
+        return (self.gates * self.units,)
+
+    def _bias_value(self, rng):
+        return self.bias_initializer(self._bias_shape(), self.dtype, rng)
+
+    def build(self, input_shape):
+        if isinstance(input_shape, list):
+            input_shape = input_shape[0]
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.name}: expected input of rank 3 [batch, timesteps, features],"
+                             f" got shape {tuple(input_shape)}")
+        dim = input_shape[-1]
+        if dim is None or dim < 1:
+            raise ValueError(f"{self.name}: the features dimension must be known and >= 1, "
+                             f"got {dim}")
+        rng = frandom.generator()
+        gh = self.gates * self.units
+        self.add_weight("kernel", (dim, gh), self.kernel_initializer, rng)
+        self.add_weight("recurrent_kernel", (self.units, gh), self.recurrent_initializer, rng)
+        if self.use_bias:
+            self.add_weight("bias", self._bias_shape(), lambda s, d, r: self._bias_value(r), rng)
+        self.input_dim = int(dim)
+        self.built = True
+
+    # -- forward ---------------------------------------------------------------------------
+    def _dropout_masks(self, batch, dim):
+        """Keras draws one mask per batch, fixed over time; one per gate when Keras does."""
+        rng = self._rng or frandom.generator()
+        use_in = 0.0 < self.dropout < 1.0
+        use_rec = 0.0 < self.recurrent_dropout < 1.0
+        per_gate = use_rec and self.gates > 1   # Keras switches to implementation 1
+        lead = (self.gates,) if per_gate else ()
+
+        def draw(rate, width):
+            keep = rng.random(lead + (batch, width), dtype=np.float32) >= rate
+            return keep.astype(self.dtype) * self.dtype.type(1.0 / (1.0 - rate))
+
+        din = draw(self.dropout, dim) if use_in else None
+        drec = draw(self.recurrent_dropout, self.units) if use_rec else None
+        return din, drec
+
+    def _check_inputs(self, inputs, mask, initial_state):
+        x = _float_array(inputs, f"{self.name}: inputs", self.dtype)
+        if x.ndim != 3:
+            raise ValueError(f"{self.name}: inputs expected ndim=3 [batch, timesteps, features], "
+                             f"got ndim={x.ndim} with shape {x.shape}")
+        if x.shape[2] != self.input_dim:
+            raise ValueError(f"{self.name}: inputs expected {self.input_dim} features (last axis), "
+                             f"got shape {x.shape}")
+        if x.shape[1] == 0:
+            raise ValueError(f"{self.name}: inputs must have at least one timestep, got shape "
+                             f"{x.shape}")
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape != x.shape[:2]:
+                raise ValueError(f"{self.name}: mask expected shape {x.shape[:2]}, got "
+                                 f"{mask.shape}")
+            mask = np.ascontiguousarray(mask, dtype=bool)
+        if initial_state is not None:
+            if isinstance(initial_state, np.ndarray):
+                initial_state = [initial_state]
+            initial_state = list(initial_state)
+            if len(initial_state) != self.state_count:
+                raise ValueError(f"{self.name}: initial_state expected {self.state_count} "
+                                 f"array(s), got {len(initial_state)}")
+            checked = []
+            for i, s in enumerate(initial_state):
+                s = _float_array(s, f"{self.name}: initial_state[{i}]", self.dtype)
+                if s.shape != (x.shape[0], self.units):
+                    raise ValueError(f"{self.name}: initial_state[{i}] expected shape "
+                                     f"{(x.shape[0], self.units)}, got {s.shape}")
+                checked.append(s)
+            initial_state = checked
+        return x, mask, initial_state
+
+    def _kernel_options(self):
+        return {"activation": self.activation, "recurrent_activation": self.recurrent_activation,
+                "go_backwards": self.go_backwards,
+                "zero_output_for_mask": self.zero_output_for_mask}
+
+    def call(self, inputs, mask=None, training=False, initial_state=None):
+        x, mask, initial_state = self._check_inputs(inputs, mask, initial_state)
+        din, drec = self._dropout_masks(x.shape[0], x.shape[2]) if training else (None, None)
+        kernel, rkernel = self.weights[0], self.weights[1]
+        bias = self.weights[2] if self.use_bias else None
+        res = ops.rnn_forward(self.cell, x, kernel, rkernel, bias, initial_state, mask,
+                              dropout_mask=din, recurrent_dropout_mask=drec, training=training,
+                              **self._kernel_options())
+        self._pending = (res.cache, initial_state is not None) if training else None
+        out = res.outputs if self.return_sequences else res.outputs[:, -1]
+        if self.return_state:
+            return [out] + list(res.states)
+        return out
+
+    # -- backward --------------------------------------------------------------------------
+    def backward(self, d_outputs):
+        if self._pending is None:
+            raise RuntimeError(f"{self.name}: backward() needs a preceding call with "
+                               "training=True")
+        cache, had_initial = self._pending
+        d_states = None
+        if self.return_state:
+            d_outputs, d_states = d_outputs[0], list(d_outputs[1:])
+            d_states = [None if d is None else np.ascontiguousarray(d, self.dtype) for d in d_states]
+        d_seq = d_last = None
+        if d_outputs is not None:
+            d_outputs = np.ascontiguousarray(d_outputs, self.dtype)
+            if self.return_sequences:
+                d_seq = d_outputs
+            else:
+                d_last = d_outputs
+        g = ops.rnn_backward(cache, d_outputs=d_seq, d_states=d_states, d_last=d_last,
+                             need_d_initial_state=had_initial)
+        self.grads = [g["kernel"], g["recurrent_kernel"]] + ([g["bias"]] if self.use_bias else [])
+        self.initial_state_grads = g["initial_state"] if had_initial else None
+        return g["x"]
+
+    # -- shapes and config -----------------------------------------------------------------
+    def compute_output_shape(self, input_shape):
+        batch, steps = input_shape[0], input_shape[1]
+        out = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
+        if self.return_state:
+            return [out] + [(batch, self.units)] * self.state_count
+        return out
+
+    def compute_mask(self, inputs, mask=None):
+        out = mask if self.return_sequences else None
+        if self.return_state:
+            return [out] + [None] * self.state_count
+        return out
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(units=self.units, activation=self.activation, use_bias=self.use_bias,
+                   kernel_initializer=initializers.serialize(self.kernel_initializer),
+                   recurrent_initializer=initializers.serialize(self.recurrent_initializer),
+                   bias_initializer=initializers.serialize(self.bias_initializer),
+                   dropout=self.dropout, recurrent_dropout=self.recurrent_dropout,
+                   return_sequences=self.return_sequences, return_state=self.return_state,
+                   go_backwards=self.go_backwards,
+                   zero_output_for_mask=self.zero_output_for_mask, seed=self.seed)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("kernel_initializer", "recurrent_initializer", "bias_initializer"):
+            if key in config:
+                config[key] = initializers.deserialize(config[key])
+        return cls(**config)
+
+
+class SimpleRNN(_RNN):
+    """Fully-connected RNN: h_t = activation(x_t W + b + h_{t-1} U)."""
+
+    cell = "simple_rnn"
+    gates = 1
+
+    def __init__(self, units, activation="tanh", **kwargs):
+        kwargs.pop("recurrent_activation", None)
+        super().__init__(units, activation=activation, **kwargs)
+
+    def _kernel_options(self):
+        opts = super()._kernel_options()
+        opts["recurrent_activation"] = "sigmoid"   # unused by the cell
+        return opts
+
+
+class LSTM(_RNN):
+    """Long short-term memory, Keras gate order i, f, c, o; states [h, c]."""
+
+    cell = "lstm"
+    gates = 4
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 unit_forget_bias=True, **kwargs):
+        super().__init__(units, activation=activation,
+                         recurrent_activation=recurrent_activation, **kwargs)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    def _bias_value(self, rng):
+        if not self.unit_forget_bias:
+            return super()._bias_value(rng)
+        h = self.units
+        return np.concatenate([self.bias_initializer((h,), self.dtype, rng),
+                               np.ones((h,), self.dtype),
+                               self.bias_initializer((2 * h,), self.dtype, rng)])
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(recurrent_activation=self.recurrent_activation,
+                   unit_forget_bias=self.unit_forget_bias)
+        return cfg
+
+
+class GRU(_RNN):
+    """Gated recurrent unit, Keras gate order z, r, h; reset_after=True by default."""
+
+    cell = "gru"
+    gates = 3
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 reset_after=True, **kwargs):
+        super().__init__(units, activation=activation,
+                         recurrent_activation=recurrent_activation, **kwargs)
+        self.reset_after = bool(reset_after)
+
+    def _bias_shape(self):
+        gh = self.gates * self.units
+        return (2, gh) if self.reset_after else (gh,)
+
+    def _kernel_options(self):
+        opts = super()._kernel_options()
+        opts["reset_after"] = self.reset_after
+        return opts
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(recurrent_activation=self.recurrent_activation, reset_after=self.reset_after)
+        return cfg
