@@ -60,38 +60,36 @@ inline Block my_block(index_t B) {
   return {b0, base + (id < extra ? 1 : 0)};
 }
 
-// dst[b,t,:] = src[b,t,:] * m[b,:] for all b, t (K features). Parallel over b.
+// dst[b-b0,t,:] = src[b,t,:] * m[b,:] for the block's samples b and all t (K features).
+// src and m are full arrays ([B,T,K], [B,K]); dst is block-local scratch [nb,T,K].
 template <typename T>
-void scale_rows_by_sample(const T* src, const T* m, index_t B, index_t Tn, index_t K, T* dst) {
-#ifdef FASTRNN_OPENMP
-#pragma omp parallel for schedule(static)
-#endif
-  for (index_t b = 0; b < B; ++b) {
-    auto mb = CRow<T>(m + b * K, K);
-    for (index_t t = 0; t < Tn; ++t) {
-      const index_t o = (b * Tn + t) * K;
-      Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>>(dst + o, K) = CRow<T>(src + o, K) * mb;
-    }
-  }
+void scale_rows_by_sample(const Block& blk, index_t Tn, index_t K, const T* src, const T* m, T* dst) {
+  for (index_t b = blk.b0; b < blk.b0 + blk.nb; ++b)
+    arr(dst + (b - blk.b0) * Tn * K, Tn, K, K) = carr(src + b * Tn * K, Tn, K, K).rowwise() * CRow<T>(m + b * K, K);
 }
 
 // Columns of gate-group g when `groups` masks cover G*H columns.
 inline index_t group_width(const Geo& g, int groups) { return groups <= 1 ? g.GH : g.H * (g.G / groups); }
 
-// xproj[B*T, GH] = sum over dropout groups of (x * m_g) @ W[:, cols_g]. No bias.
-// scratch: [B*T*D] when groups > 0.
+// The GEMMs below run on one thread's block of samples: rows [b0*T, (b0+nb)*T) of the
+// [B*T, *] arrays, which are contiguous. Full-array base pointers are passed, except
+// `scratch`, which is the thread's own [nb*T*max(D,H)] slice.
+
+// xproj[rows, GH] = sum over dropout groups of (x * m_g) @ W[:, cols_g]. No bias.
+// scratch: block-local [nb*T*D] when groups > 0.
 template <typename T>
-void input_projection(const Geo& g, const T* x, const T* W, const T* in_mask, int groups,
-                      T* xproj, T* scratch) {
-  const index_t BT = g.B * g.T;
+void input_projection(const Geo& g, const Block& blk, const T* x, const T* W, const T* in_mask,
+                      int groups, T* xproj, T* scratch) {
+  const index_t r0 = blk.b0 * g.T, n = blk.nb * g.T;
   if (groups == 0) {
-    mat(xproj, BT, g.GH, g.GH).noalias() = cmat(x, BT, g.D, g.D) * cmat(W, g.D, g.GH, g.GH);
+    mat(xproj + r0 * g.GH, n, g.GH, g.GH).noalias() = cmat(x + r0 * g.D, n, g.D, g.D) * cmat(W, g.D, g.GH, g.GH);
     return;
   }
   const index_t cw = group_width(g, groups);
   for (int k = 0; k < groups; ++k) {
-    scale_rows_by_sample(x, in_mask + k * g.B * g.D, g.B, g.T, g.D, scratch);
-    mat(xproj + k * cw, BT, cw, g.GH).noalias() = cmat(scratch, BT, g.D, g.D) * cmat(W + k * cw, g.D, cw, g.GH);
+    scale_rows_by_sample(blk, g.T, g.D, x, in_mask + k * g.B * g.D, scratch);
+    mat(xproj + r0 * g.GH + k * cw, n, cw, g.GH).noalias() =
+        cmat(scratch, n, g.D, g.D) * cmat(W + k * cw, g.D, cw, g.GH);
   }
 }
 
@@ -131,58 +129,61 @@ void recurrent_backprop(const Geo& g, const T* dG, index_t ldg, index_t nb, cons
   }
 }
 
-// After the loop: dW = sum_g (x*m_g)^T dG[:, cols_g]  and  dx = sum_g (dG_g W_g^T) * m_g.
-// dG [B*T, GH]; scratch [B*T*D] when groups > 0. dx may be null.
+// The block's share of dW = sum_g (x*m_g)^T dG[:, cols_g] (written to dW, a [D,GH] partial),
+// and its rows of dx = sum_g (dG_g W_g^T) * m_g (dx may be null). dG [B*T, GH].
+// scratch: block-local [nb*T*D] when groups > 0.
 template <typename T>
-void input_backprop(const Geo& g, const T* x, const T* W, const T* in_mask, int groups,
-                    const T* dG, T* dW, T* dx, T* scratch) {
-  const index_t BT = g.B * g.T;
+void input_backprop(const Geo& g, const Block& blk, const T* x, const T* W, const T* in_mask,
+                    int groups, const T* dG, T* dW, T* dx, T* scratch) {
+  const index_t r0 = blk.b0 * g.T, n = blk.nb * g.T;
+  const T* xr = x + r0 * g.D;
+  const T* dGr = dG + r0 * g.GH;
+  T* dxr = dx ? dx + r0 * g.D : nullptr;
   if (groups == 0) {
-    mat(dW, g.D, g.GH, g.GH).noalias() = cmat(x, BT, g.D, g.D).transpose() * cmat(dG, BT, g.GH, g.GH);
-    if (dx) mat(dx, BT, g.D, g.D).noalias() = cmat(dG, BT, g.GH, g.GH) * cmat(W, g.D, g.GH, g.GH).transpose();
+    mat(dW, g.D, g.GH, g.GH).noalias() = cmat(xr, n, g.D, g.D).transpose() * cmat(dGr, n, g.GH, g.GH);
+    if (dxr) mat(dxr, n, g.D, g.D).noalias() = cmat(dGr, n, g.GH, g.GH) * cmat(W, g.D, g.GH, g.GH).transpose();
     return;
   }
   const index_t cw = group_width(g, groups);
-  if (dx) std::fill(dx, dx + BT * g.D, T(0));
+  if (dxr) std::fill(dxr, dxr + n * g.D, T(0));
   for (int k = 0; k < groups; ++k) {
     const T* m = in_mask + k * g.B * g.D;
-    scale_rows_by_sample(x, m, g.B, g.T, g.D, scratch);
-    mat(dW + k * cw, g.D, cw, g.GH).noalias() = cmat(scratch, BT, g.D, g.D).transpose() * cmat(dG + k * cw, BT, cw, g.GH);
-    if (dx) {
-      mat(scratch, BT, g.D, g.D).noalias() = cmat(dG + k * cw, BT, cw, g.GH) * cmat(W + k * cw, g.D, cw, g.GH).transpose();
-#ifdef FASTRNN_OPENMP
-#pragma omp parallel for schedule(static)
-#endif
-      for (index_t b = 0; b < g.B; ++b)
-        arr(dx + b * g.T * g.D, g.T, g.D, g.D) += carr(scratch + b * g.T * g.D, g.T, g.D, g.D).rowwise() * CRow<T>(m + b * g.D, g.D);
+    scale_rows_by_sample(blk, g.T, g.D, x, m, scratch);
+    mat(dW + k * cw, g.D, cw, g.GH).noalias() = cmat(scratch, n, g.D, g.D).transpose() * cmat(dGr + k * cw, n, cw, g.GH);
+    if (dxr) {
+      mat(scratch, n, g.D, g.D).noalias() = cmat(dGr + k * cw, n, cw, g.GH) * cmat(W + k * cw, g.D, cw, g.GH).transpose();
+      for (index_t b = blk.b0; b < blk.b0 + blk.nb; ++b)
+        arr(dx + b * g.T * g.D, g.T, g.D, g.D) += carr(scratch + (b - blk.b0) * g.T * g.D, g.T, g.D, g.D).rowwise() * CRow<T>(m + b * g.D, g.D);
     }
   }
 }
 
-// After the loop: dU[:, c0:c1] = sum_g (hp*rm_g)^T dG[:, cols_g ∩ [c0,c1)].
-// hp [B*T,H] (the recurrent matmul's left operand before dropout), dG leading dim ldg.
-// scratch [B*T*H] when groups > 0.
+// The block's share of dU[:, c0:c1] = sum_g (hp*rm_g)^T dG[:, cols_g ∩ [c0,c1)], written to a
+// [H,GH] partial. hp [B*T,H] is the recurrent matmul's left operand before dropout; dG has
+// leading dim ldg. scratch: block-local [nb*T*H] when groups > 0.
 template <typename T>
-void recurrent_weight_grad(const Geo& g, const T* hp, const T* rmask, int groups, const T* dG,
-                           index_t ldg, index_t c0, index_t c1, T* dU, T* scratch) {
-  const index_t BT = g.B * g.T;
+void recurrent_weight_grad(const Geo& g, const Block& blk, const T* hp, const T* rmask, int groups,
+                           const T* dG, index_t ldg, index_t c0, index_t c1, T* dU, T* scratch) {
+  const index_t r0 = blk.b0 * g.T, n = blk.nb * g.T;
+  const T* dGr = dG + r0 * ldg;
   if (groups == 0) {
-    mat(dU + c0, g.H, c1 - c0, g.GH).noalias() = cmat(hp, BT, g.H, g.H).transpose() * cmat(dG + c0, BT, c1 - c0, ldg);
+    mat(dU + c0, g.H, c1 - c0, g.GH).noalias() = cmat(hp + r0 * g.H, n, g.H, g.H).transpose() * cmat(dGr + c0, n, c1 - c0, ldg);
     return;
   }
   const index_t cw = group_width(g, groups);
   for (int k = 0; k < groups; ++k) {
     const index_t lo = std::max(c0, k * cw), hi = std::min(c1, (k + 1) * cw);
     if (lo >= hi) continue;
-    scale_rows_by_sample(hp, rmask + k * g.B * g.H, g.B, g.T, g.H, scratch);
-    mat(dU + lo, g.H, hi - lo, g.GH).noalias() = cmat(scratch, BT, g.H, g.H).transpose() * cmat(dG + lo, BT, hi - lo, ldg);
+    scale_rows_by_sample(blk, g.T, g.H, hp, rmask + k * g.B * g.H, scratch);
+    mat(dU + lo, g.H, hi - lo, g.GH).noalias() = cmat(scratch, n, g.H, g.H).transpose() * cmat(dGr + lo, n, hi - lo, ldg);
   }
 }
 
-// db[c] = sum over all B*T rows of dG[:, c], for n columns.
+// The block's share of db[c] = sum over its rows of dG[:, c], for n columns (written).
 template <typename T>
-void bias_grad(const Geo& g, const T* dG, index_t ldg, index_t n, T* db) {
-  Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(db, n) = cmat(dG, g.B * g.T, n, ldg).colwise().sum();
+void bias_grad(const Geo& g, const Block& blk, const T* dG, index_t ldg, index_t n, T* db) {
+  Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(db, n) =
+      cmat(dG + blk.b0 * g.T * ldg, blk.nb * g.T, n, ldg).colwise().sum();
 }
 
 // ---- per-step routing of states, outputs and masks (one thread's rows) ----

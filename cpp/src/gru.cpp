@@ -109,33 +109,31 @@ void gru_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
       }
       recurrent_backprop(g, dG + st.row0 * GH, Tn * GH, nb, U, 0, 2 * H, st.rm, rg, st.dhp, st.t2);
     }
-  });
-  input_backprop(g, a.x, a.kernel, a.input_dropout, spec.input_dropout_groups, dG, a.d_kernel,
-                 a.d_x, scratch);
-  if (after) {
-    recurrent_weight_grad(g, c_hprev, a.recurrent_dropout, rg, dR, GH, index_t(0), GH,
-                          a.d_recurrent_kernel, scratch);
-    if (a.d_bias) {
-      bias_grad(g, dG, GH, GH, a.d_bias);
-      bias_grad(g, dR, GH, GH, a.d_bias + GH);
+  }, [&](const Block& blk, T* dW, T* dU, T* db) {
+    T* sc = scratch ? scratch + blk.b0 * Tn * std::max(g.D, H) : nullptr;
+    input_backprop(g, blk, a.x, a.kernel, a.input_dropout, spec.input_dropout_groups, dG, dW,
+                   a.d_x, sc);
+    if (after) {
+      recurrent_weight_grad(g, blk, c_hprev, a.recurrent_dropout, rg, dR, GH, index_t(0), GH, dU, sc);
+      if (db) {
+        bias_grad(g, blk, dG, GH, GH, db);
+        bias_grad(g, blk, dR, GH, GH, db + GH);
+      }
+      return;
     }
-  } else {
-    recurrent_weight_grad(g, c_hprev, a.recurrent_dropout, rg, dG, GH, index_t(0), 2 * H,
-                          a.d_recurrent_kernel, scratch);
+    recurrent_weight_grad(g, blk, c_hprev, a.recurrent_dropout, rg, dG, GH, index_t(0), 2 * H, dU, sc);
     // The candidate matmul's left operand r * h_dropped, rebuilt from the cache.
     const T* m = rg ? a.recurrent_dropout + candidate_group(rg) * g.B * H : nullptr;
-#ifdef FASTRNN_OPENMP
-#pragma omp parallel for schedule(static)
-#endif
-    for (index_t b = 0; b < g.B; ++b) {
-      auto q = arr(scratch + b * Tn * H, Tn, H, H);
+    for (index_t b = blk.b0; b < blk.b0 + blk.nb; ++b) {
+      auto q = arr(sc + (b - blk.b0) * Tn * H, Tn, H, H);
       q = carr(c_gates + b * Tn * GH + H, Tn, H, GH) * carr(c_hprev + b * Tn * H, Tn, H, H);
       if (m) q.rowwise() *= CRow<T>(m + b * H, H);
     }
-    recurrent_weight_grad<T>(g, scratch, nullptr, 0, dG, GH, 2 * H, GH,
-                             a.d_recurrent_kernel, nullptr);
-    if (a.d_bias) bias_grad(g, dG, GH, GH, a.d_bias);
-  }
+    const index_t r0 = blk.b0 * Tn, n = blk.nb * Tn;
+    mat(dU + 2 * H, H, H, GH).noalias() =
+        cmat(sc, n, H, H).transpose() * cmat(dG + r0 * GH + 2 * H, n, H, GH);
+    if (db) bias_grad(g, blk, dG, GH, GH, db);
+  });
 }
 
 template void gru_forward<float>(const RnnSpec&, const ForwardArgs<float>&);

@@ -40,11 +40,26 @@ inline std::size_t fwd_ws(const RnnSpec& s) {
   return B * T * GH + (s.input_dropout_groups ? B * T * s.input : 0) + B * (6 * H + 2 * GH);
 }
 
+inline int max_threads() {
+#ifdef FASTRNN_OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+// One thread's partial weight gradients: [D,GH] kernel, [H,GH] recurrent kernel, bias.
+inline std::size_t partial_size(const RnnSpec& s) {
+  const std::size_t GH = num_gates(s.cell) * s.hidden;
+  return (s.input + s.hidden) * GH + bias_size(s);
+}
+
 inline std::size_t bwd_ws(const RnnSpec& s) {
   const std::size_t B = s.batch, T = s.steps, H = s.hidden, GH = num_gates(s.cell) * H;
   const bool two = s.cell == Cell::GRU && s.reset_after;
   return B * T * GH * (two ? 2 : 1) +
-         (needs_row_scratch(s) ? B * T * std::max<std::size_t>(s.input, H) : 0) + B * 8 * H;
+         (needs_row_scratch(s) ? B * T * std::max<std::size_t>(s.input, H) : 0) + B * 8 * H +
+         max_threads() * partial_size(s);
 }
 
 template <typename T, typename Step>
@@ -57,7 +72,6 @@ void run_forward(const RnnSpec& spec, const ForwardArgs<T>& a, Step&& step) {
   T* xdrop = spec.input_dropout_groups ? ws.take(B * Tn * g.D) : nullptr;
   T *hb = ws.take(B * H), *hnb = ws.take(B * H), *cb = ws.take(B * H), *cnb = ws.take(B * H);
   T *lastb = ws.take(B * H), *hdb = ws.take(B * H), *recb = ws.take(B * g.GH), *gb = ws.take(B * g.GH);
-  input_projection(g, a.x, a.kernel, a.input_dropout, spec.input_dropout_groups, xproj, xdrop);
   const bool carry_out = a.mask && !spec.zero_output_for_mask;
 #ifdef FASTRNN_OPENMP
 #pragma omp parallel
@@ -66,6 +80,8 @@ void run_forward(const RnnSpec& spec, const ForwardArgs<T>& a, Step&& step) {
     const Block blk = my_block(B);
     if (blk.nb > 0) {
       const index_t nb = blk.nb, b0 = blk.b0;
+      input_projection(g, blk, a.x, a.kernel, a.input_dropout, spec.input_dropout_groups, xproj,
+                       xdrop ? xdrop + b0 * Tn * g.D : nullptr);
       FwdStep<T> st{};
       st.nb = nb; st.b0 = b0;
       st.h = hb + b0 * H; st.hn = hnb + b0 * H;
@@ -91,16 +107,20 @@ void run_forward(const RnnSpec& spec, const ForwardArgs<T>& a, Step&& step) {
 }
 
 // Runs the reverse time loop. dG/dG2 ([B,T,ncols] rows, zeroed at masked steps) are written by
-// the step body; returns nothing else: weight gradients are the cell's job after this.
-template <typename T, typename Step>
+// the step body. Then, still per thread, `grads(block, dW, dU, db)` writes the block's partial
+// weight gradients, and the partials are summed in thread order (deterministic for a given
+// thread count) into a.d_kernel, a.d_recurrent_kernel and a.d_bias.
+template <typename T, typename Step, typename Grads>
 void run_backward(const RnnSpec& spec, const BackwardArgs<T>& a, T* dG, T* dG2, index_t ncols,
-                  T* rows_ws, Step&& step) {
+                  T* rows_ws, Step&& step, Grads&& grads) {
   const Geo g(spec);
   const index_t B = g.B, H = g.H, Tn = g.T;
   const bool has_c = spec.cell == Cell::LSTM;
   Carver<T> ws{rows_ws};
   T *dhb = ws.take(B * H), *dhpb = ws.take(B * H), *dcb = ws.take(B * H), *dcpb = ws.take(B * H);
   T *dycb = ws.take(B * H), *dhtb = ws.take(B * H), *t1b = ws.take(B * H), *t2b = ws.take(B * H);
+  const std::size_t psize = partial_size(spec), nk = g.D * g.GH, nu = g.H * g.GH, nbias = bias_size(spec);
+  T* partials = ws.take(max_threads() * psize);
   const bool carry_out = a.mask && !spec.zero_output_for_mask;
 #ifdef FASTRNN_OPENMP
 #pragma omp parallel
@@ -133,6 +153,27 @@ void run_backward(const RnnSpec& spec, const BackwardArgs<T>& a, T* dG, T* dG2, 
       }
       store_rows(dh, b0, nb, H, a.d_h0);
       if (has_c) store_rows(dc, b0, nb, H, a.d_c0);
+    }
+#ifdef FASTRNN_OPENMP
+    const int id = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+    const int id = 0, nt = 1;
+#endif
+    T* mine = partials + id * psize;
+    if (blk.nb > 0) grads(blk, mine, mine + nk, nbias ? mine + nk + nu : nullptr);
+    else std::fill(mine, mine + psize, T(0));
+#ifdef FASTRNN_OPENMP
+#pragma omp barrier
+#endif
+    // Each thread sums one slice of the partials, always in thread order.
+    const Block part = my_block(static_cast<index_t>(psize));
+    for (index_t e = part.b0; e < part.b0 + part.nb; ++e) {
+      T sum = partials[e];
+      for (int t = 1; t < nt; ++t) sum += partials[t * psize + e];
+      const std::size_t u = static_cast<std::size_t>(e);
+      if (u < nk) a.d_kernel[u] = sum;
+      else if (u < nk + nu) a.d_recurrent_kernel[u - nk] = sum;
+      else a.d_bias[u - nk - nu] = sum;
     }
   }
 }

@@ -69,12 +69,14 @@ void lstm_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
     arr(st.dhp, nb, H, H).setZero();
     recurrent_backprop(g, dG + st.row0 * GH, Tn * GH, nb, a.recurrent_kernel, 0, GH, st.rm,
                        spec.recurrent_dropout_groups, st.dhp, st.t2);
+  }, [&](const Block& blk, T* dW, T* dU, T* db) {
+    T* sc = scratch ? scratch + blk.b0 * Tn * std::max(g.D, H) : nullptr;
+    input_backprop(g, blk, a.x, a.kernel, a.input_dropout, spec.input_dropout_groups, dG, dW,
+                   a.d_x, sc);
+    recurrent_weight_grad(g, blk, c_hprev, a.recurrent_dropout, spec.recurrent_dropout_groups,
+                          dG, GH, index_t(0), GH, dU, sc);
+    if (db) bias_grad(g, blk, dG, GH, GH, db);
   });
-  input_backprop(g, a.x, a.kernel, a.input_dropout, spec.input_dropout_groups, dG, a.d_kernel,
-                 a.d_x, scratch);
-  recurrent_weight_grad(g, c_hprev, a.recurrent_dropout, spec.recurrent_dropout_groups, dG, GH,
-                        index_t(0), GH, a.d_recurrent_kernel, scratch);
-  if (a.d_bias) bias_grad(g, dG, GH, GH, a.d_bias);
 }
 
 template void lstm_forward<float>(const RnnSpec&, const ForwardArgs<float>&);

@@ -1,0 +1,5 @@
+"""Datasets for fastrnn (NumPy + standard library only)."""
+
+from . import imdb
+
+__all__ = ["imdb"]
