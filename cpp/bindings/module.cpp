@@ -95,6 +95,30 @@ py::array_t<T> empty(const std::vector<index_t>& shape) { return py::array_t<T>(
 template <typename T>
 T* mptr(py::array_t<T>& a) { return a.mutable_data(); }
 
+// Kernel workspace, kept per calling thread and grown on demand, so repeated calls (one per
+// training step) reuse warm pages instead of faulting in fresh memory each time.
+template <typename T>
+T* workspace(std::size_t n) {
+  thread_local std::vector<T> buf;
+  if (buf.size() < n) {
+    std::vector<T>().swap(buf);
+    buf.resize(n);
+  }
+  return buf.data();
+}
+
+// A caller-supplied buffer for the cache when it fits (a layer hands back its previous one).
+template <typename T>
+py::array_t<T> reuse_or_new(const py::object& buf, std::size_t n) {
+  if (!buf.is_none() && py::isinstance<py::array_t<T>>(buf)) {
+    auto a = py::reinterpret_borrow<py::array_t<T>>(buf);
+    if (a.ndim() == 1 && static_cast<std::size_t>(a.size()) == n && a.writeable() &&
+        (a.flags() & py::array::c_style))
+      return a;
+  }
+  return py::array_t<T>({static_cast<index_t>(n)});
+}
+
 // Everything parsed from the keyword options.
 fastrnn::RnnSpec make_spec(const std::string& cell, index_t B, index_t T, index_t D, index_t H,
                            const std::string& activation, const std::string& recurrent_activation,
@@ -137,7 +161,7 @@ template <typename T>
 py::tuple forward_impl(fastrnn::RnnSpec spec, const py::array& x, const py::object& kernel,
                        const py::object& rkernel, const py::object& bias, const py::object& h0,
                        const py::object& c0, const py::object& mask, const py::object& din,
-                       const py::object& drec, bool training) {
+                       const py::object& drec, bool training, const py::object& cache_buffer) {
   const Checker ck{x.dtype()};
   Arrays h;
   const index_t B = spec.batch, Tn = spec.steps, D = spec.input, H = spec.hidden;
@@ -161,8 +185,8 @@ py::tuple forward_impl(fastrnn::RnnSpec spec, const py::array& x, const py::obje
   py::object cn_obj = py::none(), cache_obj = py::none();
   py::array_t<T> cn, cache;
   if (lstm) { cn = empty<T>({B, H}); cn_obj = cn; }
-  if (training) { cache = empty<T>({static_cast<index_t>(fastrnn::cache_size(spec))}); cache_obj = cache; }
-  auto ws = empty<T>({static_cast<index_t>(fastrnn::forward_workspace_size(spec))});
+  if (training) { cache = reuse_or_new<T>(cache_buffer, fastrnn::cache_size(spec)); cache_obj = cache; }
+  const std::size_t ws_size = fastrnn::forward_workspace_size(spec);
 
   fastrnn::ForwardArgs<T> a;
   a.x = cptr<T>(ax); a.kernel = cptr<T>(ak); a.recurrent_kernel = cptr<T>(ark); a.bias = cptr<T>(ab);
@@ -170,9 +194,10 @@ py::tuple forward_impl(fastrnn::RnnSpec spec, const py::array& x, const py::obje
   a.mask = am ? static_cast<const std::uint8_t*>(am->data()) : nullptr;
   a.input_dropout = cptr<T>(adin); a.recurrent_dropout = cptr<T>(adrec);
   a.outputs = mptr(out); a.h_n = mptr(hn); a.c_n = lstm ? mptr(cn) : nullptr;
-  a.cache = training ? mptr(cache) : nullptr; a.workspace = mptr(ws);
+  a.cache = training ? mptr(cache) : nullptr;
   {
     py::gil_scoped_release release;
+    a.workspace = workspace<T>(ws_size);
     fastrnn::forward<T>(spec, a);
   }
   return py::make_tuple(out, hn, cn_obj, cache_obj);
@@ -216,7 +241,7 @@ py::tuple backward_impl(fastrnn::RnnSpec spec, const py::array& x, const py::obj
     dh0 = empty<T>({B, H}); dh0_obj = dh0;
     if (lstm) { dc0 = empty<T>({B, H}); dc0_obj = dc0; }
   }
-  auto ws = empty<T>({static_cast<index_t>(fastrnn::backward_workspace_size(spec))});
+  const std::size_t ws_size = fastrnn::backward_workspace_size(spec);
 
   fastrnn::BackwardArgs<T> a;
   a.x = cptr<T>(ax); a.kernel = cptr<T>(ak); a.recurrent_kernel = cptr<T>(ark); a.bias = cptr<T>(ab);
@@ -228,9 +253,9 @@ py::tuple backward_impl(fastrnn::RnnSpec spec, const py::array& x, const py::obj
   a.d_bias = ab ? mptr(db) : nullptr;
   a.d_h0 = need_d_initial ? mptr(dh0) : nullptr;
   a.d_c0 = (need_d_initial && lstm) ? mptr(dc0) : nullptr;
-  a.workspace = mptr(ws);
   {
     py::gil_scoped_release release;
+    a.workspace = workspace<T>(ws_size);
     fastrnn::backward<T>(spec, a);
   }
   return py::make_tuple(dx_obj, dk, drk, db_obj, dh0_obj, dc0_obj);
@@ -270,7 +295,7 @@ PYBIND11_MODULE(_core, m) {
            const py::object& c0, const py::object& mask, const py::object& din,
            const py::object& drec, const std::string& activation,
            const std::string& recurrent_activation, bool reset_after, bool go_backwards,
-           bool zero_output_for_mask, bool training) {
+           bool zero_output_for_mask, bool training, const py::object& cache_buffer) {
           const py::dtype dt = float_dtype_of(x);
           auto xa = py::reinterpret_borrow<py::array>(x);
           const index_t H = hidden_of(rkernel);
@@ -280,15 +305,17 @@ PYBIND11_MODULE(_core, m) {
                                 zero_output_for_mask);
           if (spec.input < 1) throw py::value_error("x: the features dimension must be >= 1, got 0");
           if (same_dtype(dt, py::dtype::of<float>()))
-            return forward_impl<float>(spec, xa, kernel, rkernel, bias, h0, c0, mask, din, drec, training);
-          return forward_impl<double>(spec, xa, kernel, rkernel, bias, h0, c0, mask, din, drec, training);
+            return forward_impl<float>(spec, xa, kernel, rkernel, bias, h0, c0, mask, din, drec,
+                                       training, cache_buffer);
+          return forward_impl<double>(spec, xa, kernel, rkernel, bias, h0, c0, mask, din, drec,
+                                      training, cache_buffer);
         },
         py::arg("cell"), py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"),
         py::arg("bias"), py::arg("h0"), py::arg("c0"), py::arg("mask"), py::arg("dropout_mask"),
         py::arg("recurrent_dropout_mask"), py::arg("activation"),
         py::arg("recurrent_activation"), py::arg("reset_after"), py::arg("go_backwards"),
-        py::arg("zero_output_for_mask"), py::arg("training"),
-        "Forward pass. Returns (outputs [B,T,H], h_n [B,H], c_n [B,H] or None, cache or None).");
+        py::arg("zero_output_for_mask"), py::arg("training"), py::arg("cache_buffer") = py::none(),
+        "Forward pass. `cache_buffer`: an earlier cache array to overwrite when its size fits.  Returns (outputs [B,T,H], h_n [B,H], c_n [B,H] or None, cache or None).");
 
   m.def("rnn_backward",
         [](const std::string& cell, const py::object& x, const py::object& kernel,

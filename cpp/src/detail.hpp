@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "fastrnn/common.hpp"
+#include "gemm.hpp"
 
 #ifdef FASTRNN_OPENMP
 #include <omp.h>
@@ -94,38 +95,40 @@ void input_projection(const Geo& g, const Block& blk, const T* x, const T* W, co
 }
 
 // out[nb, c0:c1] = sum_g (h * rm_g) @ U[:, cols_g ∩ [c0,c1)] for one thread's rows.
-// h [nb,H] (ld H); rmask points at row b0 of group 0 ([groups,B,H]); hd scratch [nb,H].
+// h [nb,H] (ld H); U packed per gate; rmask points at row b0 of group 0 ([groups,B,H]);
+// hd scratch [nb,H]. out has leading dim G*H.
 template <typename T>
-void recurrent_projection(const Geo& g, const T* h, index_t nb, const T* U, index_t c0, index_t c1,
-                          const T* rmask, int groups, T* out, T* hd) {
-  if (groups == 0) {
-    mat(out + c0, nb, c1 - c0, g.GH).noalias() = cmat(h, nb, g.H, g.H) * cmat(U + c0, g.H, c1 - c0, g.GH);
-    return;
-  }
-  const index_t cw = group_width(g, groups);
-  for (int k = 0; k < groups; ++k) {
+void recurrent_projection(const Geo& g, const T* h, index_t nb, const GatePacks<T>& U, index_t c0,
+                          index_t c1, const T* rmask, int groups, T* out, T* hd) {
+  const index_t cw = groups == 0 ? g.GH : group_width(g, groups);
+  for (int k = 0; k < std::max(groups, 1); ++k) {
     const index_t lo = std::max(c0, k * cw), hi = std::min(c1, (k + 1) * cw);
     if (lo >= hi) continue;
-    arr(hd, nb, g.H, g.H) = carr(h, nb, g.H, g.H) * carr(rmask + k * g.B * g.H, nb, g.H, g.H);
-    mat(out + lo, nb, hi - lo, g.GH).noalias() = cmat(hd, nb, g.H, g.H) * cmat(U + lo, g.H, hi - lo, g.GH);
+    const T* a = h;
+    if (groups) {
+      arr(hd, nb, g.H, g.H) = carr(h, nb, g.H, g.H) * carr(rmask + k * g.B * g.H, nb, g.H, g.H);
+      a = hd;
+    }
+    for (index_t gate = lo / g.H; gate < hi / g.H; ++gate)
+      gemm_packed(a, g.H, nb, g.H, U.gate(gate), g.H, out + gate * g.H, g.GH, false);
   }
 }
 
-// dh[nb,H] += sum_g (dG[:, cols_g ∩ [c0,c1)] @ U[:, same]^T) * rm_g. dG has leading dim ldg.
-// tmp scratch [nb,H].
+// dh[nb,H] += sum_g (dG[:, cols_g ∩ [c0,c1)] @ U[:, same]^T) * rm_g. dG has leading dim ldg;
+// Ut holds U_g^T per gate. tmp scratch [nb,H].
 template <typename T>
-void recurrent_backprop(const Geo& g, const T* dG, index_t ldg, index_t nb, const T* U, index_t c0,
-                        index_t c1, const T* rmask, int groups, T* dh, T* tmp) {
-  if (groups == 0) {
-    mat(dh, nb, g.H, g.H).noalias() += cmat(dG + c0, nb, c1 - c0, ldg) * cmat(U + c0, g.H, c1 - c0, g.GH).transpose();
-    return;
-  }
-  const index_t cw = group_width(g, groups);
-  for (int k = 0; k < groups; ++k) {
+void recurrent_backprop(const Geo& g, const T* dG, index_t ldg, index_t nb, const GatePacks<T>& Ut,
+                        index_t c0, index_t c1, const T* rmask, int groups, T* dh, T* tmp) {
+  const index_t cw = groups == 0 ? g.GH : group_width(g, groups);
+  for (int k = 0; k < std::max(groups, 1); ++k) {
     const index_t lo = std::max(c0, k * cw), hi = std::min(c1, (k + 1) * cw);
     if (lo >= hi) continue;
-    mat(tmp, nb, g.H, g.H).noalias() = cmat(dG + lo, nb, hi - lo, ldg) * cmat(U + lo, g.H, hi - lo, g.GH).transpose();
-    arr(dh, nb, g.H, g.H) += carr(tmp, nb, g.H, g.H) * carr(rmask + k * g.B * g.H, nb, g.H, g.H);
+    T* dst = groups ? tmp : dh;
+    for (index_t gate = lo / g.H; gate < hi / g.H; ++gate)
+      gemm_packed(dG + gate * g.H, ldg, nb, g.H, Ut.gate(gate), g.H, dst, g.H,
+                  !groups || gate > lo / g.H);
+    if (groups)
+      arr(dh, nb, g.H, g.H) += carr(tmp, nb, g.H, g.H) * carr(rmask + k * g.B * g.H, nb, g.H, g.H);
   }
 }
 

@@ -35,7 +35,7 @@ void gru_forward(const RnnSpec& spec, const ForwardArgs<T>& a) {
     auto h = carr(st.h, nb, H, H);
     auto R = arr(st.rec, nb, GH, GH);
     auto P = arr(st.gates, nb, GH, GH);
-    recurrent_projection(g, st.h, nb, a.recurrent_kernel, 0, after ? GH : 2 * H, st.rm, rg,
+    recurrent_projection(g, st.h, nb, *st.U, 0, after ? GH : 2 * H, st.rm, rg,
                          st.rec, st.hd);
     P = carr(st.xp, nb, GH, Tn * GH);
     if (ibias) P.rowwise() += CRow<T>(ibias, GH);
@@ -49,8 +49,7 @@ void gru_forward(const RnnSpec& spec, const ForwardArgs<T>& a) {
       auto q = arr(st.hd, nb, H, H);  // (r * h_dropped) feeds the candidate matmul
       if (st.rm) q = r * h * carr(st.rm + candidate_group(rg) * g.B * H, nb, H, H);
       else q = r * h;
-      mat(st.rec + 2 * H, nb, H, GH).noalias() =
-          cmat(st.hd, nb, H, H) * cmat(a.recurrent_kernel + 2 * H, H, H, GH);
+      gemm_packed(st.hd, H, nb, H, st.U->gate(2), H, st.rec + 2 * H, GH, false);
       P.rightCols(H) += R.rightCols(H);
     }
     activate(spec.activation, P.rightCols(H), P.rightCols(H));
@@ -76,7 +75,6 @@ void gru_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
   T* dG = ws.take(BT * GH);                     // gradients of the input-side pre-activations
   T* dR = after ? ws.take(BT * GH) : nullptr;   // ... of the recurrent-side ones (reset_after)
   T* scratch = needs_row_scratch(spec) ? ws.take(BT * std::max(g.D, H)) : nullptr;
-  const T* U = a.recurrent_kernel;
   run_backward<T>(spec, a, dG, dR, GH, ws.p, [&](BwdStep<T>& st) {
     const index_t nb = st.nb;
     auto P = carr(c_gates + st.row0 * GH, nb, GH, Tn * GH);
@@ -94,11 +92,10 @@ void gru_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
       auto dRr = arr(dR + st.row0 * GH, nb, GH, Tn * GH);
       dRr.leftCols(2 * H) = dGr.leftCols(2 * H);
       dRr.rightCols(H) = dGr.rightCols(H) * r;
-      recurrent_backprop(g, dR + st.row0 * GH, Tn * GH, nb, U, 0, GH, st.rm, rg, st.dhp, st.t2);
+      recurrent_backprop(g, dR + st.row0 * GH, Tn * GH, nb, *st.Ut, 0, GH, st.rm, rg, st.dhp, st.t2);
     } else {
       auto dq = arr(st.t1, nb, H, H);  // gradient of (r * h_dropped)
-      mat(st.t1, nb, H, H).noalias() =
-          cmat(dG + st.row0 * GH + 2 * H, nb, H, Tn * GH) * cmat(U + 2 * H, H, H, GH).transpose();
+      gemm_packed(dG + st.row0 * GH + 2 * H, Tn * GH, nb, H, st.Ut->gate(2), H, st.t1, H, false);
       if (st.rm) {
         auto m = carr(st.rm + candidate_group(rg) * g.B * H, nb, H, H);
         activate_grad(spec.recurrent_activation, dq * h * m, r, dGr.middleCols(H, H));
@@ -107,7 +104,7 @@ void gru_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
         activate_grad(spec.recurrent_activation, dq * h, r, dGr.middleCols(H, H));
         dhp += dq * r;
       }
-      recurrent_backprop(g, dG + st.row0 * GH, Tn * GH, nb, U, 0, 2 * H, st.rm, rg, st.dhp, st.t2);
+      recurrent_backprop(g, dG + st.row0 * GH, Tn * GH, nb, *st.Ut, 0, 2 * H, st.rm, rg, st.dhp, st.t2);
     }
   }, [&](const Block& blk, T* dW, T* dU, T* db) {
     T* sc = scratch ? scratch + blk.b0 * Tn * std::max(g.D, H) : nullptr;

@@ -17,6 +17,7 @@ struct FwdStep {
   T *h, *c;                      // current states [nb,H] (c null unless LSTM)
   T *hn, *cn;                    // new states to fill [nb,H]
   T *rec, *gates, *hd;           // scratch [nb,GH], [nb,GH], [nb,H]
+  const GatePacks<T>* U;         // recurrent kernel packed per gate
 };
 
 // What a backward step body sees.
@@ -28,6 +29,7 @@ struct BwdStep {
   T* dc;                         // carried gradient of the step's new c [nb,H] (LSTM)
   T *dhp, *dcp;                  // gradients w.r.t. the step's previous states, to fill
   T *t1, *t2;                    // scratch [nb,H] each
+  const GatePacks<T>* Ut;        // recurrent kernel, transposed gate blocks, packed
 };
 
 inline bool needs_row_scratch(const RnnSpec& s) {
@@ -37,7 +39,9 @@ inline bool needs_row_scratch(const RnnSpec& s) {
 
 inline std::size_t fwd_ws(const RnnSpec& s) {
   const std::size_t B = s.batch, T = s.steps, H = s.hidden, GH = num_gates(s.cell) * H;
-  return B * T * GH + (s.input_dropout_groups ? B * T * s.input : 0) + B * (6 * H + 2 * GH);
+  // Packed weights: the float size bounds the double one (narrower panels pad less).
+  return B * T * GH + (s.input_dropout_groups ? B * T * s.input : 0) + B * (6 * H + 2 * GH) +
+         GatePacks<float>::size(num_gates(s.cell), H);
 }
 
 inline int max_threads() {
@@ -59,7 +63,7 @@ inline std::size_t bwd_ws(const RnnSpec& s) {
   const bool two = s.cell == Cell::GRU && s.reset_after;
   return B * T * GH * (two ? 2 : 1) +
          (needs_row_scratch(s) ? B * T * std::max<std::size_t>(s.input, H) : 0) + B * 8 * H +
-         max_threads() * partial_size(s);
+         max_threads() * partial_size(s) + GatePacks<float>::size(num_gates(s.cell), H);
 }
 
 template <typename T, typename Step>
@@ -72,6 +76,7 @@ void run_forward(const RnnSpec& spec, const ForwardArgs<T>& a, Step&& step) {
   T* xdrop = spec.input_dropout_groups ? ws.take(B * Tn * g.D) : nullptr;
   T *hb = ws.take(B * H), *hnb = ws.take(B * H), *cb = ws.take(B * H), *cnb = ws.take(B * H);
   T *lastb = ws.take(B * H), *hdb = ws.take(B * H), *recb = ws.take(B * g.GH), *gb = ws.take(B * g.GH);
+  const GatePacks<T> U = GatePacks<T>::pack(a.recurrent_kernel, g.G, H, false, ws.take(GatePacks<T>::size(g.G, H)));
   const bool carry_out = a.mask && !spec.zero_output_for_mask;
 #ifdef FASTRNN_OPENMP
 #pragma omp parallel
@@ -88,6 +93,7 @@ void run_forward(const RnnSpec& spec, const ForwardArgs<T>& a, Step&& step) {
       st.c = has_c ? cb + b0 * H : nullptr; st.cn = has_c ? cnb + b0 * H : nullptr;
       st.rec = recb + b0 * g.GH; st.gates = gb + b0 * g.GH; st.hd = hdb + b0 * H;
       st.rm = a.recurrent_dropout ? a.recurrent_dropout + b0 * H : nullptr;
+      st.U = &U;
       T* last = carry_out ? lastb + b0 * H : nullptr;
       load_rows(a.h0, b0, nb, H, st.h);
       if (has_c) load_rows(a.c0, b0, nb, H, st.c);
@@ -121,6 +127,7 @@ void run_backward(const RnnSpec& spec, const BackwardArgs<T>& a, T* dG, T* dG2, 
   T *dycb = ws.take(B * H), *dhtb = ws.take(B * H), *t1b = ws.take(B * H), *t2b = ws.take(B * H);
   const std::size_t psize = partial_size(spec), nk = g.D * g.GH, nu = g.H * g.GH, nbias = bias_size(spec);
   T* partials = ws.take(max_threads() * psize);
+  const GatePacks<T> Ut = GatePacks<T>::pack(a.recurrent_kernel, g.G, H, true, ws.take(GatePacks<T>::size(g.G, H)));
   const bool carry_out = a.mask && !spec.zero_output_for_mask;
 #ifdef FASTRNN_OPENMP
 #pragma omp parallel
@@ -132,6 +139,7 @@ void run_backward(const RnnSpec& spec, const BackwardArgs<T>& a, T* dG, T* dG2, 
       BwdStep<T> st{};
       st.nb = nb; st.b0 = b0;
       st.rm = a.recurrent_dropout ? a.recurrent_dropout + b0 * H : nullptr;
+      st.Ut = &Ut;
       T *dh = dhb + b0 * H, *dhp = dhpb + b0 * H;
       T *dc = has_c ? dcb + b0 * H : nullptr, *dcp = has_c ? dcpb + b0 * H : nullptr;
       T* dyc = carry_out ? dycb + b0 * H : nullptr;

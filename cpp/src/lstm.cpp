@@ -22,7 +22,7 @@ void lstm_forward(const RnnSpec& spec, const ForwardArgs<T>& a) {
       arr(c_hprev + st.row0 * H, nb, H, Tn * H) = carr(st.h, nb, H, H);
       arr(c_cprev + st.row0 * H, nb, H, Tn * H) = carr(st.c, nb, H, H);
     }
-    recurrent_projection(g, st.h, nb, a.recurrent_kernel, 0, GH, st.rm,
+    recurrent_projection(g, st.h, nb, *st.U, 0, GH, st.rm,
                          spec.recurrent_dropout_groups, st.rec, st.hd);
     auto P = arr(st.rec, nb, GH, GH);
     P += carr(st.xp, nb, GH, Tn * GH);
@@ -67,7 +67,7 @@ void lstm_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
     activate_grad(spec.activation, dc * i, gg, dGr.middleCols(2 * H, H));
     dc *= f;                                          // now the gradient of c
     arr(st.dhp, nb, H, H).setZero();
-    recurrent_backprop(g, dG + st.row0 * GH, Tn * GH, nb, a.recurrent_kernel, 0, GH, st.rm,
+    recurrent_backprop(g, dG + st.row0 * GH, Tn * GH, nb, *st.Ut, 0, GH, st.rm,
                        spec.recurrent_dropout_groups, st.dhp, st.t2);
   }, [&](const Block& blk, T* dW, T* dU, T* db) {
     T* sc = scratch ? scratch + blk.b0 * Tn * std::max(g.D, H) : nullptr;

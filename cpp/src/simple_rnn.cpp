@@ -15,7 +15,7 @@ void simple_rnn_forward(const RnnSpec& spec, const ForwardArgs<T>& a) {
   run_forward<T>(spec, a, [&](FwdStep<T>& st) {
     const index_t nb = st.nb;
     if (a.cache) arr(c_hprev + st.row0 * H, nb, H, Tn * H) = carr(st.h, nb, H, H);
-    recurrent_projection(g, st.h, nb, a.recurrent_kernel, 0, H, st.rm,
+    recurrent_projection(g, st.h, nb, *st.U, 0, H, st.rm,
                          spec.recurrent_dropout_groups, st.rec, st.hd);
     auto P = arr(st.rec, nb, H, H);
     P += carr(st.xp, nb, H, Tn * H);
@@ -39,7 +39,7 @@ void simple_rnn_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
     activate_grad(spec.activation, carr(st.dht, nb, H, H), carr(c_hnew + st.row0 * H, nb, H, Tn * H),
                   arr(dG + st.row0 * H, nb, H, Tn * H));
     arr(st.dhp, nb, H, H).setZero();
-    recurrent_backprop(g, dG + st.row0 * H, Tn * H, nb, a.recurrent_kernel, 0, H, st.rm,
+    recurrent_backprop(g, dG + st.row0 * H, Tn * H, nb, *st.Ut, 0, H, st.rm,
                        spec.recurrent_dropout_groups, st.dhp, st.t2);
   }, [&](const Block& blk, T* dW, T* dU, T* db) {
     T* sc = scratch ? scratch + blk.b0 * Tn * std::max(g.D, H) : nullptr;

@@ -58,8 +58,12 @@ def _split_states(cell, states, name):
 def rnn_forward(cell, x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, *,
                 activation="tanh", recurrent_activation="sigmoid", reset_after=True,
                 go_backwards=False, zero_output_for_mask=False, dropout_mask=None,
-                recurrent_dropout_mask=None, training=True):
-    """Run a whole sequence. Returns RnnResult(outputs, states, cache)."""
+                recurrent_dropout_mask=None, training=True, cache_buffer=None):
+    """Run a whole sequence. Returns RnnResult(outputs, states, cache).
+
+    cache_buffer: optionally the `.data` of an earlier cache that is no longer needed; it is
+    overwritten instead of allocating a new one when its size fits.
+    """
     _check_cell(cell)
     h0, c0 = _split_states(cell, initial_state, "initial_state")
     opts = dict(activation=activation, recurrent_activation=recurrent_activation,
@@ -67,7 +71,7 @@ def rnn_forward(cell, x, kernel, recurrent_kernel, bias=None, initial_state=None
                 zero_output_for_mask=bool(zero_output_for_mask))
     out, h_n, c_n, data = _core.rnn_forward(
         cell, x, kernel, recurrent_kernel, bias, h0, c0, mask, dropout_mask,
-        recurrent_dropout_mask, training=bool(training), **opts)
+        recurrent_dropout_mask, training=bool(training), cache_buffer=cache_buffer, **opts)
     states = [h_n, c_n] if cell == "lstm" else [h_n]
     cache = None
     if training:

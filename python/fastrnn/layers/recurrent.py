@@ -76,6 +76,7 @@ class _RNN(Layer):
         self.seed = seed
         self._rng = frandom.spawn(seed) if seed is not None else None
         self._pending = None
+        self._cache_buffer = None   # the last cache's array, overwritten by the next forward
         self.initial_state_grads = None
 
     # -- weights ---------------------------------------------------------------------------
@@ -171,8 +172,11 @@ class _RNN(Layer):
         bias = self.weights[2] if self.use_bias else None
         res = ops.rnn_forward(self.cell, x, kernel, rkernel, bias, initial_state, mask,
                               dropout_mask=din, recurrent_dropout_mask=drec, training=training,
+                              cache_buffer=self._cache_buffer if training else None,
                               **self._kernel_options())
         self._pending = (res.cache, initial_state is not None) if training else None
+        if training:
+            self._cache_buffer = res.cache.data
         out = res.outputs if self.return_sequences else res.outputs[:, -1]
         if self.return_state:
             return [out] + list(res.states)
