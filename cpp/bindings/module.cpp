@@ -286,6 +286,8 @@ index_t hidden_of(const py::object& rkernel) {
 
 }  // namespace
 
+void bind_embedding(py::module_& m);  // embedding.cpp
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastrnn C++ kernels (see cpp/include/fastrnn/common.hpp for conventions)";
 
@@ -346,6 +348,7 @@ PYBIND11_MODULE(_core, m) {
         "Backward pass. Returns (d_x or None, d_kernel, d_recurrent_kernel, d_bias or None, "
         "d_h0 or None, d_c0 or None).");
 
+  bind_embedding(m);
   m.def("set_num_threads", &fastrnn::set_num_threads, py::arg("n"));
   m.def("get_num_threads", &fastrnn::get_num_threads);
   m.def("openmp_enabled", &fastrnn::openmp_enabled);
