@@ -276,7 +276,8 @@ py::dtype float_dtype_of(const py::object& x) {
 
 index_t hidden_of(const py::object& rkernel) {
   if (!py::isinstance<py::array>(rkernel))
-    throw py::type_error("recurrent_kernel: expected a NumPy array");
+    throw py::type_error("recurrent_kernel: expected a NumPy array, got " +
+                         std::string(py::str(rkernel.get_type().attr("__name__"))));
   auto a = py::reinterpret_borrow<py::array>(rkernel);
   if (a.ndim() != 2)
     throw py::value_error("recurrent_kernel: expected a 2-D array [units, gates*units], got " +

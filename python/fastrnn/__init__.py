@@ -5,3 +5,8 @@ from . import layers
 from .threads import set_num_threads, get_num_threads
 
 __version__ = "0.1.0"
+from . import activations, losses, metrics, optimizers, callbacks, utils, models
+from .models import Sequential, load_model
+from .layers.core import Input
+from .training import train
+from .plotting import plot_history

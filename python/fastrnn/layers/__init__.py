@@ -2,3 +2,5 @@
 from .base import Layer, IndexedSlices
 from .recurrent import SimpleRNN, LSTM, GRU
 from .bidirectional import Bidirectional
+from .core import Dense, Dropout, Activation, InputLayer, Input
+from .embedding import Embedding

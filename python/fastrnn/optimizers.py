@@ -1,0 +1,471 @@
+"""SGD, RMSprop and Adam with Keras 3's exact update formulas, in place on float32 arrays.
+
+`opt.apply(grads, weights)` (or Keras' `opt.apply_gradients(zip(grads, weights))`) updates each
+weight array in place. A gradient is a dense array or an `IndexedSlices` (embedding rows, with
+repeated indices allowed). Sparse gradients follow what Keras does with `tf.IndexedSlices`:
+clipping sees every occurrence (global_clipnorm then densifies it), the moment decays of RMSprop/Adam and the momentum of SGD apply
+to all rows, squared-gradient accumulators add the squares of each occurrence, and plain SGD
+touches only the listed rows. Only the touched rows are gathered/scattered; the per-row sums
+are computed once per step with a sort-based segment sum.
+"""
+import numpy as np
+
+from .layers.base import IndexedSlices
+
+_F32 = np.float32
+
+
+def _segment_sum(indices, values, num_rows, squares=False):
+    """Unique rows of `indices` (ascending) and the per-row sums of `values` (and of their
+    squares). Uses the extension's single-pass `embedding_grad` when available, otherwise a
+    stable radix/merge argsort and `np.add.reduceat`; both add rows in order of occurrence."""
+    idx = np.asarray(indices).reshape(-1)
+    vals = np.asarray(values, _F32).reshape(idx.shape[0], -1)
+    if idx.size == 0:
+        empty = np.zeros((0, vals.shape[1]), _F32)
+        return idx.astype(np.intp), empty, (empty if squares else None)
+    if _native_grad is not None:
+        rows, sums = _native_grad(idx, vals, num_rows)
+        sq = _native_grad(idx, np.square(vals), num_rows)[1] if squares else None
+        return rows.astype(np.intp, copy=False), sums, sq
+    lo, hi = int(idx.min()), int(idx.max())
+    key = idx.astype(np.uint16) if lo >= 0 and hi < 65536 else idx
+    order = np.argsort(key, kind="stable")   # radix sort for 16-bit keys
+    sorted_idx = idx[order]
+    starts = np.empty(sorted_idx.shape[0], bool)
+    starts[0] = True
+    np.not_equal(sorted_idx[1:], sorted_idx[:-1], out=starts[1:])
+    starts = np.flatnonzero(starts)
+    rows = sorted_idx[starts].astype(np.intp)
+    sorted_vals = np.take(vals, order, axis=0)
+    sums = np.add.reduceat(sorted_vals, starts, axis=0)
+    sq = None
+    if squares:
+        np.square(sorted_vals, out=sorted_vals)
+        sq = np.add.reduceat(sorted_vals, starts, axis=0)
+    return rows, sums, sq
+
+
+def _find_native_grad():
+    try:
+        from . import _core
+    except ImportError:   # pragma: no cover
+        return None
+    return getattr(_core, "embedding_grad", None)
+
+
+_native_grad = _find_native_grad()
+
+
+class _Sparse:
+    """A prepared sparse gradient: raw occurrences plus lazily computed per-row sums.
+
+    `merged=True` marks a gradient Keras has turned dense (global_clipnorm multiplies the
+    IndexedSlices by a tensor, which densifies it): repeated rows are summed BEFORE squaring.
+    """
+
+    __slots__ = ("indices", "values", "shape", "merged", "_rows", "_sum", "_sq")
+
+    def __init__(self, indices, values, shape, merged=False):
+        self.indices = np.asarray(indices).reshape(-1)
+        self.values = np.asarray(values, _F32).reshape(self.indices.shape[0], -1)
+        self.shape = tuple(shape)
+        self.merged = merged
+        self._rows = self._sum = self._sq = None
+
+    def reduce(self, squares=False):
+        if self._rows is None or (squares and self._sq is None):
+            rows, s, sq = _segment_sum(self.indices, self.values, self.shape[0],
+                                       squares and not self.merged)
+            self._rows = rows
+            self._sum = s.reshape((-1,) + self.shape[1:])
+            if squares:
+                self._sq = (np.square(self._sum) if self.merged
+                            else sq.reshape((-1,) + self.shape[1:]))
+        return self._rows, self._sum, self._sq
+
+
+class Optimizer:
+    """Base class (Keras BaseOptimizer semantics for clipping, weight decay, iterations)."""
+
+    _slot_names = ()
+
+    def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, use_ema=False, ema_momentum=0.99,
+                 ema_overwrite_frequency=None, loss_scale_factor=None,
+                 gradient_accumulation_steps=None, name=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
+        if sum(a is not None for a in (clipnorm, clipvalue, global_clipnorm)) > 1:
+            raise ValueError(
+                "Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set. Received: "
+                f"clipnorm={clipnorm}, clipvalue={clipvalue}, global_clipnorm={global_clipnorm}")
+        if use_ema or loss_scale_factor is not None or gradient_accumulation_steps:
+            raise NotImplementedError(
+                f"{type(self).__name__}: use_ema, loss_scale_factor and "
+                "gradient_accumulation_steps are not supported by fastrnn")
+        if callable(learning_rate) or not np.isscalar(learning_rate):
+            raise TypeError(f"{type(self).__name__}: learning_rate must be a float "
+                            f"(schedules are not supported), got {learning_rate!r}")
+        self.name = name or type(self).__name__.lower()
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
+        self.global_clipnorm = global_clipnorm
+        self.iterations = 0
+        self._slots = {}       # id(weight) -> dict name -> array
+        self._order = []       # weights in the order they were first seen
+
+    # -- learning rate ---------------------------------------------------------------------
+    @property
+    def learning_rate(self):
+        return float(self._lr)
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._lr = _F32(value)
+
+    lr = learning_rate
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def built(self):
+        return bool(self._order)
+
+    def build(self, weights):
+        for w in weights:
+            if id(w) not in self._slots:
+                self._slots[id(w)] = {n: np.zeros_like(w, dtype=_F32) for n in self._active_slots()}
+                self._order.append(w)
+
+    def _active_slots(self):
+        return self._slot_names
+
+    @property
+    def variables(self):
+        """Keras counts iterations and learning_rate, then every slot array."""
+        out = [np.array(self.iterations, np.int64), np.array(self._lr, _F32)]
+        for w in self._order:
+            out.extend(self._slots[id(w)][n] for n in self._active_slots())
+        return out
+
+    def get_state(self):
+        """Arrays to save: iterations, learning rate and slots in weight order."""
+        return self.variables
+
+    def set_state(self, weights, arrays):
+        """Restore `get_state()` output for `weights` (the model's trainable weights)."""
+        self._slots, self._order = {}, []
+        self.build(weights)
+        expected = 2 + len(weights) * len(self._active_slots())
+        if len(arrays) != expected:
+            raise ValueError(f"{self.name}: optimizer state has {len(arrays)} arrays, "
+                             f"expected {expected}")
+        self.iterations = int(arrays[0])
+        self._lr = _F32(arrays[1])
+        it = iter(arrays[2:])
+        for w in weights:
+            slots = self._slots[id(w)]
+            for n in self._active_slots():
+                src = next(it)
+                if src.shape != slots[n].shape:
+                    raise ValueError(f"{self.name}: slot {n} has shape {src.shape}, "
+                                     f"expected {slots[n].shape}")
+                slots[n][...] = src
+
+    # -- applying --------------------------------------------------------------------------
+    def apply_gradients(self, grads_and_vars):
+        grads, weights = [], []
+        for g, w in grads_and_vars:
+            grads.append(g)
+            weights.append(w)
+        self.apply(grads, weights)
+        return self.iterations
+
+    def apply(self, grads, weights):
+        pairs = [(g, w) for g, w in zip(grads, weights) if g is not None]
+        if not pairs:
+            return
+        for _, w in pairs:
+            if not (isinstance(w, np.ndarray) and w.dtype == _F32):
+                raise TypeError(f"{self.name}: weights must be float32 NumPy arrays updated in "
+                                f"place, got {type(w).__name__} {getattr(w, 'dtype', '')}")
+        self.build([w for _, w in pairs])
+        prepared = self._clip([self._prepare(g, w) for g, w in pairs])
+        lr = self._lr
+        if self.weight_decay:
+            wd = _F32(self.weight_decay)
+            for _, w in pairs:
+                w -= w * wd * lr
+        for g, (_, w) in zip(prepared, pairs):
+            slots = self._slots[id(w)]
+            if isinstance(g, _Sparse):
+                self._update_sparse(g, w, slots, lr)
+            else:
+                self._update_dense(g, w, slots, lr)
+        self.iterations += 1
+
+    @staticmethod
+    def _prepare(g, w):
+        if isinstance(g, IndexedSlices):
+            if tuple(g.dense_shape) != w.shape:
+                raise ValueError(f"sparse gradient of shape {g.dense_shape} for a weight of "
+                                 f"shape {w.shape}")
+            return _Sparse(g.indices, g.values, w.shape)
+        g = np.asarray(g)
+        if g.shape != w.shape:
+            raise ValueError(f"gradient of shape {g.shape} for a weight of shape {w.shape}")
+        return g if g.dtype == _F32 else g.astype(_F32)
+
+    def _clip(self, grads):
+        def values(g):
+            return g.values if isinstance(g, _Sparse) else g
+
+        def scaled(g, s):
+            if isinstance(g, _Sparse):   # Keras densifies here: rows merge before squaring
+                return _Sparse(g.indices, g.values * s, g.shape, merged=True)
+            return g * s
+
+        if self.clipnorm and self.clipnorm > 0:
+            c = _F32(self.clipnorm)
+            out = []
+            for g in grads:
+                l2sum = np.square(values(g)).sum(dtype=_F32)
+                l2norm = np.sqrt(l2sum) if l2sum > 0 else l2sum
+                v = values(g) * c / max(_F32(l2norm), c)
+                out.append(_Sparse(g.indices, v, g.shape)
+                           if isinstance(g, _Sparse) else v)
+            return out
+        if self.global_clipnorm and self.global_clipnorm > 0:
+            c = _F32(self.global_clipnorm)
+            norm = np.sqrt(np.sum([np.square(values(g)).sum(dtype=_F32) for g in grads],
+                                  dtype=_F32))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scale = c * np.minimum(_F32(1) / norm, _F32(1) / c) + (norm - norm)
+            return [scaled(g, _F32(scale)) for g in grads]
+        if self.clipvalue and self.clipvalue > 0:
+            v = _F32(self.clipvalue)
+            out = []
+            for g in grads:
+                c = np.clip(values(g), -v, v)
+                out.append(_Sparse(g.indices, c, g.shape, g.merged)
+                           if isinstance(g, _Sparse) else c)
+            return out
+        return grads
+
+    def _update_dense(self, g, w, slots, lr):
+        raise NotImplementedError
+
+    def _update_sparse(self, g, w, slots, lr):
+        raise NotImplementedError
+
+    # -- config ----------------------------------------------------------------------------
+    def get_config(self):
+        return {"name": self.name, "learning_rate": self.learning_rate,
+                "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
+                "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} learning_rate={self.learning_rate:g}>"
+
+
+class SGD(Optimizer):
+    """Keras SGD: m = momentum*m - lr*g; w += m (nesterov: w += momentum*m - lr*g)."""
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if not isinstance(momentum, (int, float)) or momentum < 0 or momentum > 1:
+            raise ValueError("`momentum` must be a float between [0, 1].")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+
+    def _active_slots(self):
+        return ("momentum",) if self.momentum != 0 else ()
+
+    def _update_dense(self, g, w, slots, lr):
+        if self.momentum == 0:
+            w -= g * lr
+            return
+        mom = _F32(self.momentum)
+        m = slots["momentum"]
+        m *= mom
+        m -= g * lr
+        if self.nesterov:
+            w += m * mom - g * lr
+        else:
+            w += m
+
+    def _update_sparse(self, g, w, slots, lr):
+        rows, gs, _ = g.reduce()
+        if self.momentum == 0:
+            w[rows] -= gs * lr
+            return
+        mom = _F32(self.momentum)
+        m = slots["momentum"]
+        m *= mom
+        m[rows] -= gs * lr
+        if self.nesterov:
+            t = m * mom
+            t[rows] -= gs * lr
+            w += t
+        else:
+            w += m
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class RMSprop(Optimizer):
+    """Keras RMSprop: v = rho*v + (1-rho)*g^2; w -= lr*g / sqrt(v + eps) (+ centered/momentum)."""
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
+                 name="rmsprop", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.rho = float(rho)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.centered = bool(centered)
+
+    def _active_slots(self):
+        names = ["velocity"]
+        if self.momentum > 0:
+            names.append("momentum")
+        if self.centered:
+            names.append("average_gradient")
+        return tuple(names)
+
+    def _update_dense(self, g, w, slots, lr):
+        rho, c = _F32(self.rho), _F32(1 - self.rho)
+        v = slots["velocity"]
+        v *= rho
+        v += c * np.square(g)
+        if self.centered:
+            a = slots["average_gradient"]
+            a *= rho
+            a += c * g
+            denom = v - np.square(a) + _F32(self.epsilon)
+        else:
+            denom = v + _F32(self.epsilon)
+        inc = (lr * g) / np.sqrt(denom)
+        if self.momentum > 0:
+            m = slots["momentum"]
+            m *= _F32(self.momentum)
+            m += inc
+            w -= m
+        else:
+            w -= inc
+
+    def _update_sparse(self, g, w, slots, lr):
+        rows, gs, gsq = g.reduce(squares=True)
+        rho, c = _F32(self.rho), _F32(1 - self.rho)
+        v = slots["velocity"]
+        v *= rho
+        v[rows] += c * gsq
+        if self.centered:
+            a = slots["average_gradient"]
+            a *= rho
+            a[rows] += c * gs
+            denom = v[rows] - np.square(a[rows]) + _F32(self.epsilon)
+        else:
+            denom = v[rows] + _F32(self.epsilon)
+        inc = (lr * gs) / np.sqrt(denom)
+        if self.momentum > 0:
+            m = slots["momentum"]
+            m *= _F32(self.momentum)
+            m[rows] += inc
+            w -= m
+        else:
+            w[rows] -= inc
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}
+
+
+class Adam(Optimizer):
+    """Keras Adam: m += (g-m)(1-b1); v += (g^2-v)(1-b2); w -= m*alpha / (sqrt(v) + eps)."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, name="adam", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+        self.amsgrad = bool(amsgrad)
+
+    def _active_slots(self):
+        return ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
+
+    def _alpha(self, lr):
+        step = _F32(self.iterations + 1)
+        b1p = np.power(_F32(self.beta_1), step)
+        b2p = np.power(_F32(self.beta_2), step)
+        return _F32(lr * np.sqrt(_F32(1) - b2p) / (_F32(1) - b1p))
+
+    def _finish(self, w, slots, alpha):
+        m, v = slots["momentum"], slots["velocity"]
+        if self.amsgrad:
+            vh = slots["velocity_hat"]
+            np.maximum(vh, v, out=vh)
+            v = vh
+        w -= (m * alpha) / (np.sqrt(v) + _F32(self.epsilon))
+
+    def _update_dense(self, g, w, slots, lr):
+        alpha = self._alpha(lr)
+        m, v = slots["momentum"], slots["velocity"]
+        m += (g - m) * _F32(1 - self.beta_1)
+        v += (np.square(g) - v) * _F32(1 - self.beta_2)
+        self._finish(w, slots, alpha)
+
+    def _update_sparse(self, g, w, slots, lr):
+        rows, gs, gsq = g.reduce(squares=True)
+        alpha = self._alpha(lr)
+        c1, c2 = _F32(1 - self.beta_1), _F32(1 - self.beta_2)
+        m, v = slots["momentum"], slots["velocity"]
+        m_rows, v_rows = m[rows], v[rows]
+        m -= m * c1          # rows without a gradient: m + (0 - m) * c1
+        v -= v * c2
+        m[rows] = m_rows + (gs - m_rows) * c1
+        v[rows] = v_rows + (gsq - v_rows) * c2
+        self._finish(w, slots, alpha)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
+
+
+def get(identifier):
+    """Resolve 'sgd'/'rmsprop'/'adam' (Keras defaults), an Optimizer, or a serialized dict."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        return identifier()
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key in _BY_NAME:
+            return _BY_NAME[key]()
+        raise ValueError(f"optimizer: unknown name {identifier!r}; expected one of "
+                         f"{sorted(_BY_NAME)}")
+    if isinstance(identifier, dict):
+        name = str(identifier.get("class_name", "")).lower()
+        if name not in _BY_NAME:
+            raise ValueError(f"optimizer: unknown serialized optimizer {identifier!r}")
+        return _BY_NAME[name].from_config(identifier.get("config", {}))
+    raise TypeError(f"optimizer: expected a name or a fastrnn.optimizers.Optimizer, "
+                    f"got {identifier!r}")
+
+
+def serialize(optimizer):
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(spec):
+    return get(spec)
