@@ -25,8 +25,7 @@ def _segment_sum(indices, values, num_rows, squares=False):
         empty = np.zeros((0, vals.shape[1]), _F32)
         return idx.astype(np.intp), empty, (empty if squares else None)
     if _native_grad is not None:
-        rows, sums = _native_grad(idx, vals, num_rows)
-        sq = _native_grad(idx, np.square(vals), num_rows)[1] if squares else None
+        rows, sums, sq = _native_grad(idx, vals, num_rows, squares)
         return rows.astype(np.intp, copy=False), sums, sq
     lo, hi = int(idx.min()), int(idx.max())
     key = idx.astype(np.uint16) if lo >= 0 and hi < 65536 else idx
