@@ -6,6 +6,7 @@ from .threads import set_num_threads, get_num_threads
 
 __version__ = "0.1.0"
 from . import activations, losses, metrics, optimizers, callbacks, utils, models
+from . import datasets, preprocessing
 from .models import Sequential, load_model
 from .layers.core import Input
 from .training import train

@@ -22,10 +22,18 @@ def _to_array(x, what):
         return None
     if isinstance(x, (list, tuple)) and len(x) == 1 and isinstance(x[0], np.ndarray):
         x = x[0]
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except ValueError as e:    # ragged nested lists (NumPy >= 1.24 refuses them)
+        raise ValueError(f"{what}: expected a rectangular numeric array, got ragged data "
+                         "(pad sequences first, e.g. fastrnn.preprocessing.pad_sequences): "
+                         f"{e}") from None
     if arr.dtype == object:
         raise ValueError(f"{what}: expected a rectangular numeric array, got ragged/object data "
                          "(pad sequences first, e.g. fastrnn.preprocessing.pad_sequences)")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what}: expected a real numeric array (bool, int or float), got "
+                        f"dtype {arr.dtype}")
     if arr.dtype.kind == "f" and arr.dtype != np.float32:
         arr = arr.astype(np.float32)
     return arr
@@ -199,6 +207,11 @@ class Sequential:
                     raise ValueError(
                         f"Layer '{layer.name}' weight {i} ({layer.weight_names[i]}) expected shape "
                         f"{dst.shape}, got {np.shape(src)}")
+                kind = np.asarray(src).dtype.kind
+                if kind not in "iuf":   # checked for every layer before anything is written
+                    raise TypeError(
+                        f"Layer '{layer.name}' weight {i} ({layer.weight_names[i]}) expected a "
+                        f"real numeric array, got dtype {np.asarray(src).dtype}")
             chunks.append((layer, chunk))
             pos += n
         for layer, chunk in chunks:
@@ -370,10 +383,12 @@ class Sequential:
     # -- batch API ---------------------------------------------------------------------------
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
                        return_dict=False):
+        from .training_loop import _check_xy
         self._assert_compiled("train_on_batch")
         if sample_weight is not None or class_weight is not None:
             raise NotImplementedError("sample_weight/class_weight are not supported by fastrnn")
         x, y = _to_array(x, "x"), _to_array(y, "y")
+        _check_xy(x, y)
         self._ensure_built(x)
         self.reset_metrics()
         self._step(x, y, training=True)
@@ -381,8 +396,10 @@ class Sequential:
         return logs if return_dict else self._flatten_logs(logs)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        from .training_loop import _check_xy
         self._assert_compiled("test_on_batch")
         x, y = _to_array(x, "x"), _to_array(y, "y")
+        _check_xy(x, y)
         self._ensure_built(x)
         self.reset_metrics()
         self._step(x, y, training=False)
@@ -390,7 +407,9 @@ class Sequential:
         return logs if return_dict else self._flatten_logs(logs)
 
     def predict_on_batch(self, x):
+        from .training_loop import _check_xy
         x = _to_array(x, "x")
+        _check_xy(x, None)
         self._ensure_built(x)
         return self._forward(x, training=False)[0]
 

@@ -65,6 +65,10 @@ def _write(path, header, groups):
                                                       allow_pickle=False)
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp creates 0600; give the file the permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -74,13 +78,53 @@ def _write(path, header, groups):
         raise
 
 
+_MAX_CONFIG_BYTES = 64 << 20   # a JSON config larger than this is not a fastrnn file
+
+
+def _read_npy(zf, name, path):
+    """One `.npy` member, checking its declared size against the member's real size before
+    anything is allocated (a crafted header cannot request terabytes)."""
+    info = zf.getinfo(name)
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ModelFileError(f"{path!r}: member {name!r} has unsupported .npy version "
+                                 f"{version}")
+        if dtype.hasobject or dtype.kind not in "biuf":
+            raise ModelFileError(f"{path!r}: member {name!r} holds dtype {dtype}; fastrnn files "
+                                 "only hold numeric arrays")
+        count = 1
+        for d in shape:
+            count *= int(d)
+        if count * dtype.itemsize != info.file_size - f.tell():
+            raise ModelFileError(
+                f"{path!r}: member {name!r} declares shape {shape} ({count * dtype.itemsize} "
+                f"bytes) but holds {info.file_size - f.tell()} bytes of data")
+    with zf.open(info) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
+
+
 def _read(path, kind):
-    """Read a file written by `_write`; returns (header, {group: [arrays]})."""
+    """Read a file written by `_write`; returns (header, {group: [arrays]}).
+
+    Anything that is not exactly such a file (not a zip, truncated, corrupted, another format
+    or version, unexpected members, pickled or non-numeric arrays, sizes that disagree)
+    raises ModelFileError (a ValueError); nothing found in the file is ever executed.
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No such file: {path!r}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path!r} is a directory, not a fastrnn file")
     try:
         with zipfile.ZipFile(path, "r") as zf:
+            if zf.getinfo(_CONFIG).file_size > _MAX_CONFIG_BYTES:
+                raise ModelFileError(f"{path!r}: {_CONFIG} is larger than "
+                                     f"{_MAX_CONFIG_BYTES} bytes")
             header = json.loads(zf.read(_CONFIG).decode("utf-8"))
             if not isinstance(header, dict) or header.get("format") != FORMAT:
                 raise ModelFileError(f"{path!r} is not a fastrnn file")
@@ -91,18 +135,27 @@ def _read(path, kind):
             if header.get("kind") not in kind:
                 raise ModelFileError(f"{path!r} holds {header.get('kind')!r}, expected "
                                      f"{' or '.join(kind)}")
-            groups = {}
-            for group, count in header.get("arrays", {}).items():
-                arrays = []
-                for i in range(int(count)):
-                    with zf.open(f"{group}/{i:05d}.npy") as f:
-                        arrays.append(np.lib.format.read_array(f, allow_pickle=False))
-                groups[group] = arrays
+            declared = header.get("arrays", {})
+            if not isinstance(declared, dict) or not all(
+                    isinstance(g, str) and "/" not in g and isinstance(n, int) and
+                    not isinstance(n, bool) and n >= 0 for g, n in declared.items()):
+                raise ModelFileError(f"{path!r}: invalid array table {declared!r}")
+            expected = {_CONFIG} | {f"{g}/{i:05d}.npy" for g, n in declared.items()
+                                    for i in range(n)}
+            members = set(zf.namelist())
+            if members != expected:
+                extra, missing = sorted(members - expected), sorted(expected - members)
+                raise ModelFileError(
+                    f"{path!r}: unexpected zip members {extra[:5]}" if extra else
+                    f"{path!r}: missing zip members {missing[:5]}")
+            groups = {g: [_read_npy(zf, f"{g}/{i:05d}.npy", path) for i in range(n)]
+                      for g, n in declared.items()}
             return header, groups
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, EOFError, UnicodeDecodeError,
-            json.JSONDecodeError, ValueError, OSError) as e:
+            json.JSONDecodeError, ValueError, OSError, RecursionError, NotImplementedError,
+            OverflowError, TypeError) as e:
         raise ModelFileError(
             f"{path!r} is not a readable fastrnn file (truncated or corrupted?): "
             f"{type(e).__name__}: {e}") from e
@@ -134,24 +187,30 @@ def load_model(filepath, compile=True):
     """Load a model saved with `model.save(path)` (architecture, weights, compile state)."""
     from .models import Sequential
     header, groups = _read(filepath, ("model",))
+    where = repr(os.fspath(filepath))
     spec = header.get("model", {})
-    if spec.get("class_name") != "Sequential":
-        raise ModelFileError(f"{os.fspath(filepath)!r}: unknown model class "
-                             f"{spec.get('class_name')!r}")
+    if not isinstance(spec, dict) or spec.get("class_name") != "Sequential":
+        name = spec.get("class_name") if isinstance(spec, dict) else spec
+        raise ModelFileError(f"{where}: unknown model class {name!r}")
     try:
         model = Sequential.from_config(spec["config"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelFileError(f"{os.fspath(filepath)!r}: invalid model config: {e}") from e
+    except (KeyError, TypeError, ValueError, AttributeError, NotImplementedError) as e:
+        raise ModelFileError(f"{where}: invalid model config: {type(e).__name__}: {e}") from e
     weights = groups.get("weights", [])
     _check_weights(filepath, header, weights)
-    if weights:
-        model.set_weights(weights)
-    comp = header.get("compile")
-    if compile and comp:
-        model._compile_from_config(comp)
-        state = groups.get("optimizer")
-        if state:
-            model.optimizer.set_state(model.trainable_weights, state)
+    try:
+        if weights or model.weights:
+            model.set_weights(weights)
+        comp = header.get("compile")
+        if compile and comp:
+            model._compile_from_config(comp)
+            state = groups.get("optimizer")
+            if state:
+                model.optimizer.set_state(model.trainable_weights, state)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError,
+            NotImplementedError) as e:
+        raise ModelFileError(f"{where}: the weights or compile state do not fit the model: "
+                             f"{type(e).__name__}: {e}") from e
     return model
 
 
@@ -165,7 +224,8 @@ def save_weights(model, filepath):
 
 
 def load_weights(model, filepath):
+    """Set `model`'s weights from a file; on any error the weights are left unchanged."""
     header, groups = _read(filepath, ("weights", "model"))
     weights = groups.get("weights", [])
     _check_weights(filepath, header, weights)
-    model.set_weights(weights)
+    model.set_weights(weights)   # validates every array before writing any

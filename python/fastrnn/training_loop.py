@@ -33,10 +33,30 @@ def _check_xy(x, y, what="x"):
         raise ValueError(f"{what}: no input data given")
     if x.ndim == 0:
         raise ValueError(f"{what}: expected an array with a batch dimension, got a scalar")
+    if len(x) == 0:
+        raise ValueError(f"{what}: expected at least one sample, got shape {x.shape}")
+    if y is not None and y.ndim == 0:
+        raise ValueError(f"y: expected an array with a batch dimension, got a scalar ({y!r})")
     if y is not None and len(y) != len(x):
         raise ValueError(f"Data cardinality is ambiguous: {what} has {len(x)} samples but y has "
                          f"{len(y)} samples. Make sure all arrays contain the same number of "
                          "samples.")
+
+
+def _positive_int(value, name, default=None):
+    """`value` as a positive int (None -> `default`); ValueError naming `name` otherwise."""
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer"
+                         f"{' or None' if default is not None else ''}, got {value!r}")
+    return int(value)
+
+
+def _non_negative_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
+    return int(value)
 
 
 class _BatchStream:
@@ -69,7 +89,21 @@ def fit_loop(model, x, y, batch_size=None, epochs=1, verbose=1, callbacks=None,
     _check_xy(x, y)
     if y is None:
         raise ValueError("fit: y (the targets) is required")
-    batch_size = int(batch_size or 32)
+    batch_size = _positive_int(batch_size, "batch_size", 32)
+    epochs = _non_negative_int(epochs, "epochs")
+    initial_epoch = _non_negative_int(initial_epoch, "initial_epoch")
+    if steps_per_epoch is not None:
+        steps_per_epoch = _positive_int(steps_per_epoch, "steps_per_epoch")
+    if validation_steps is not None:
+        validation_steps = _positive_int(validation_steps, "validation_steps")
+    if validation_batch_size is not None:
+        validation_batch_size = _positive_int(validation_batch_size, "validation_batch_size")
+    validation_freq = _positive_int(validation_freq, "validation_freq")
+    if isinstance(validation_split, bool) or \
+            not isinstance(validation_split, (int, float, np.integer, np.floating)) or \
+            not 0.0 <= float(validation_split) < 1.0:
+        raise ValueError("validation_split: expected a float in [0, 1), got "
+                         f"{validation_split!r}")
     if validation_split and validation_data is None:
         n = len(x)
         split_at = int(math.floor(n * (1.0 - validation_split)))
@@ -127,10 +161,10 @@ def evaluate_loop(model, x, y, batch_size=None, verbose=1, steps=None, callbacks
     if y is None:
         raise ValueError("evaluate: y (the targets) is required")
     model._ensure_built(x)
-    batch_size = int(batch_size or 32)
+    batch_size = _positive_int(batch_size, "batch_size", 32)
     n = len(x)
     num_batches = math.ceil(n / batch_size)
-    steps = min(int(steps), num_batches) if steps else num_batches
+    steps = min(_positive_int(steps, "steps"), num_batches) if steps is not None else num_batches
     cbs = callback_list or CallbackList(callbacks, add_progbar=verbose != 0, model=model,
                                         verbose=verbose, epochs=1, steps=steps)
     model.reset_metrics()
@@ -149,10 +183,10 @@ def predict_loop(model, x, batch_size=None, verbose=0, steps=None, callbacks=Non
     x = _array(x, "x")
     _check_xy(x, None)
     model._ensure_built(x)
-    batch_size = int(batch_size or 32)
+    batch_size = _positive_int(batch_size, "batch_size", 32)
     n = len(x)
     num_batches = math.ceil(n / batch_size)
-    steps = min(int(steps), num_batches) if steps else num_batches
+    steps = min(_positive_int(steps, "steps"), num_batches) if steps is not None else num_batches
     cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=model, verbose=verbose,
                        epochs=1, steps=steps)
     cbs.on_predict_begin()

@@ -110,12 +110,15 @@ class Dense(_ActivationMixin, Layer):
         z = x2 @ kernel
         if self.use_bias:
             z += self.weights[1]
+        # the result is built from locals only: concurrent inference calls on one layer (e.g.
+        # model.predict from several threads) must not see each other's shapes
+        out_shape = x.shape[:-1] + (self.units,)
         self._x = x2
-        self._out_shape = x.shape[:-1] + (self.units,)
+        self._out_shape = out_shape
         y = self._activate(z)
         if self.logits is not None:
-            self.logits = self.logits.reshape(self._out_shape)
-        return y.reshape(self._out_shape)
+            self.logits = z.reshape(out_shape)   # z: this call's logits (a local)
+        return y.reshape(out_shape)
 
     def backward(self, d_outputs, wrt_logits=False):
         """Gradients of kernel/bias; `wrt_logits=True` means `d_outputs` is d loss/d logits."""

@@ -1,0 +1,416 @@
+"""The `fastrnn` command: train an IMDB sentiment model, score reviews with it.
+
+    fastrnn train --cell lstm --units 32 --maxlen 500 --epochs 5 --save model.fnrn
+    fastrnn predict model.fnrn "A wonderful film." "Dull and far too long."
+    python -m fastrnn ...                     (same thing)
+
+`train` fits `fastrnn.train(dataset="imdb", ...)`, evaluates on the IMDB test set and, with
+`--save PATH`, writes the model (`model.save`) plus a sidecar `PATH.meta.json` holding what
+is needed to score raw text: num_words, maxlen, the encoding parameters and the
+vocabulary of the kept words. `predict` encodes each text like `fastrnn.datasets.imdb.encode`
+(with the model's num_words), pads it to the model's maxlen and prints the probability that
+the review is positive.
+
+Exit codes: 0 success, 1 runtime failure (data not found, ...), 2 bad command line.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+META_SUFFIX = ".meta.json"
+META_FORMAT = "fastrnn-text-model"
+CELLS = ("lstm", "gru", "simple_rnn")
+CELL_ALIASES = {"simplernn": "simple_rnn", "rnn": "simple_rnn"}
+OPTIMIZERS = ("rmsprop", "adam", "sgd")
+# IMDB encoding (Keras defaults, as used by fastrnn.datasets.imdb.load_data)
+START_CHAR, OOV_CHAR, INDEX_FROM = 1, 2, 3
+# --quick: a smoke run on a few hundred reviews
+QUICK_TRAIN, QUICK_TEST, QUICK_MAXLEN = 400, 200, 50
+
+
+class CliError(Exception):
+    """A runtime failure reported as `fastrnn: error: ...` with exit code 1."""
+
+
+# --- argument types -----------------------------------------------------------------------------
+def _int_at_least(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def _fraction(text):
+    """A float in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not (0.0 <= value < 1.0):
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (value > 0.0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _cell(text):
+    key = text.lower().replace("-", "_")
+    key = CELL_ALIASES.get(key, key)
+    if key not in CELLS:
+        raise argparse.ArgumentTypeError(
+            f"invalid choice {text!r} (choose from {', '.join(CELLS)})")
+    return key
+
+
+def _optimizer(text):
+    key = text.lower()
+    if key not in OPTIMIZERS:
+        raise argparse.ArgumentTypeError(
+            f"invalid choice {text!r} (choose from {', '.join(OPTIMIZERS)})")
+    return key
+
+
+# --- parser ------------------------------------------------------------------------------------
+def build_parser():
+    from . import __version__
+    parser = argparse.ArgumentParser(
+        prog="fastrnn",
+        description="Train recurrent sentiment classifiers on IMDB with fastrnn and score "
+                    "reviews with them.",
+        epilog="Data: the IMDB archive (aclImdb_v1_labeled.tar.gz or aclImdb_v1.tar.gz) is "
+               "found through --data, $FASTRNN_DATA or the cache ($FASTRNN_CACHE_DIR).")
+    parser.add_argument("--version", action="version", version=f"fastrnn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser(
+        "train", help="train a model on IMDB, evaluate it on the test set, save it",
+        description="Embedding -> [Bidirectional] SimpleRNN/LSTM/GRU x layers -> [Dropout] -> "
+                    "Dense(1, sigmoid), trained with binary cross-entropy on IMDB "
+                    "(fastrnn.train(dataset='imdb')), then evaluated on the 25,000 test reviews.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t.add_argument("--cell", type=_cell, default="lstm",
+                   help=f"recurrent cell: {', '.join(CELLS)}")
+    t.add_argument("--units", type=_int_at_least(1), default=32, help="units per layer")
+    t.add_argument("--layers", type=_int_at_least(1), default=1, help="stacked recurrent layers")
+    t.add_argument("--bidirectional", action="store_true", help="wrap each layer in Bidirectional")
+    t.add_argument("--maxlen", type=_int_at_least(1), default=500,
+                   help="pad/truncate reviews to this many words")
+    t.add_argument("--num-words", type=_int_at_least(INDEX_FROM + 1), default=10000,
+                   help="vocabulary: keep word ids < num_words (the most frequent words)")
+    t.add_argument("--embedding-dim", type=_int_at_least(1), default=32)
+    t.add_argument("--dropout", type=_fraction, default=0.0,
+                   help="input dropout of the recurrent layers")
+    t.add_argument("--recurrent-dropout", type=_fraction, default=0.0,
+                   help="recurrent-state dropout of the recurrent layers")
+    t.add_argument("--dense-dropout", type=_fraction, default=0.0,
+                   help="Dropout layer before the output Dense (0: none)")
+    t.add_argument("--optimizer", type=_optimizer, default="rmsprop",
+                   help=f"{', '.join(OPTIMIZERS)} (Keras defaults)")
+    t.add_argument("--learning-rate", type=_positive_float, default=None,
+                   help="override the optimizer's default learning rate")
+    t.add_argument("--batch-size", type=_int_at_least(1), default=128)
+    t.add_argument("--epochs", type=_int_at_least(1), default=5)
+    t.add_argument("--validation-split", type=_fraction, default=0.2,
+                   help="last fraction of the training reviews held out for validation")
+    t.add_argument("--seed", type=_int_at_least(0), default=None,
+                   help="random seed (weights, dropout, shuffling)")
+    t.add_argument("--save", metavar="PATH", default=None,
+                   help=f"save the model to PATH (and its text metadata to PATH{META_SUFFIX})")
+    t.add_argument("--data", metavar="PATH", default=None,
+                   help="IMDB archive or aclImdb folder (default: $FASTRNN_DATA, the cache)")
+    t.add_argument("--threads", type=_int_at_least(1), default=None,
+                   help="kernel threads (default: all cores or $OMP_NUM_THREADS)")
+    t.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
+                   help="fit/evaluate verbosity (default: 1, or 2 with --quick)")
+    t.add_argument("--quick", action="store_true",
+                   help=f"smoke run: {QUICK_TRAIN} train / {QUICK_TEST} test reviews, 1 epoch, "
+                        f"maxlen capped at {QUICK_MAXLEN}")
+    t.set_defaults(subparser=t)
+
+    p = sub.add_parser(
+        "predict", help="print the positive-review probability of each text",
+        description="Score review texts with a model saved by `fastrnn train --save`. Prints one "
+                    "line per text: probability<TAB>label<TAB>start of the text.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", metavar="MODEL", help="model file written by `fastrnn train --save`")
+    p.add_argument("texts", metavar="TEXT", nargs="+",
+                   help="review text(s); '-' reads one review per line from stdin")
+    p.add_argument("--maxlen", type=_int_at_least(1), default=None,
+                   help="override the model's maxlen (from its metadata)")
+    p.add_argument("--num-words", type=_int_at_least(INDEX_FROM + 1), default=None,
+                   help="override the model's num_words (from its metadata)")
+    p.add_argument("--data", metavar="PATH", default=None,
+                   help="IMDB data for the word index, if the metadata has no vocabulary")
+    p.add_argument("--batch-size", type=_int_at_least(1), default=256)
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="probability from which a review is labelled positive")
+    p.set_defaults(subparser=p)
+    return parser
+
+
+# --- train -------------------------------------------------------------------------------------
+def _load_test(num_words, maxlen, data, n_test=None):
+    from .datasets import imdb
+    from .preprocessing import pad_sequences
+    _, (x_test, y_test) = imdb.load_data(path=data, num_words=num_words)
+    if n_test:
+        x_test, y_test = x_test[:n_test], y_test[:n_test]
+    return pad_sequences(x_test, maxlen=maxlen), y_test
+
+
+def _vocabulary(num_words, data):
+    """The words of ids 4 .. num_words-1 (rank order: id = rank + 3), what `encode` can emit."""
+    from .datasets import imdb
+    word_index = imdb.get_word_index(path=data)
+    words = sorted((rank, word) for word, rank in word_index.items()
+                   if rank + INDEX_FROM < num_words)
+    return [word for _, word in words]
+
+
+def meta_path(model_path):
+    return os.fspath(model_path) + META_SUFFIX
+
+
+def _summary_callback():
+    from .callbacks import Callback
+
+    class PrintSummary(Callback):
+        def on_train_begin(self, logs=None):
+            self.model.summary()
+    return PrintSummary()
+
+
+def _epoch_timer():
+    from .callbacks import Callback
+
+    class EpochTimer(Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self._start)
+    return EpochTimer()
+
+
+def cmd_train(args):
+    import numpy as np
+    import fastrnn
+    from .datasets import imdb
+    from .preprocessing import pad_sequences
+
+    if args.threads:
+        fastrnn.set_num_threads(args.threads)
+    maxlen, epochs = args.maxlen, args.epochs
+    verbose = args.verbose if args.verbose is not None else (2 if args.quick else 1)
+    if args.quick:
+        maxlen, epochs = min(maxlen, QUICK_MAXLEN), 1
+    if args.data:
+        if not os.path.exists(args.data):
+            args.subparser.error(f"argument --data: no such file or folder: {args.data!r}")
+        # fastrnn.train(dataset="imdb") finds the data through $FASTRNN_DATA
+        os.environ[imdb.ENV_DATA] = args.data
+    arch = dict(cell=args.cell, units=args.units, layers=args.layers,
+                bidirectional=args.bidirectional, embedding_dim=args.embedding_dim,
+                num_words=args.num_words, dropout=args.dropout,
+                recurrent_dropout=args.recurrent_dropout, dense_dropout=args.dense_dropout)
+    fit = dict(optimizer=args.optimizer, learning_rate=args.learning_rate,
+               batch_size=args.batch_size, epochs=epochs,
+               validation_split=args.validation_split, seed=args.seed, verbose=verbose)
+    print(f"fastrnn {fastrnn.__version__}: training {'Bidirectional ' if args.bidirectional else ''}"
+          f"{args.cell} x{args.layers} ({args.units} units) on IMDB, num_words={args.num_words}, "
+          f"maxlen={maxlen}, {epochs} epoch(s){' [quick]' if args.quick else ''}, "
+          f"{fastrnn.get_num_threads()} thread(s)", flush=True)
+
+    timer = _epoch_timer()
+    callbacks = [_summary_callback(), timer]
+    start = time.perf_counter()
+    if args.quick:
+        (x, y), _ = imdb.load_data(num_words=args.num_words)
+        x, y = pad_sequences(x[:QUICK_TRAIN], maxlen=maxlen), y[:QUICK_TRAIN]
+        model, history = fastrnn.train(x=x, y=y, maxlen=maxlen, callbacks=callbacks,
+                                       **arch, **fit)
+    else:
+        model, history = fastrnn.train(dataset="imdb", maxlen=maxlen, callbacks=callbacks,
+                                       **arch, **fit)
+    fit_seconds = time.perf_counter() - start
+
+    x_test, y_test = _load_test(args.num_words, maxlen, args.data,
+                                QUICK_TEST if args.quick else None)
+    print(f"Evaluating on {len(x_test)} test reviews", flush=True)
+    scores = model.evaluate(x_test, y_test, batch_size=max(args.batch_size, 256),
+                            verbose=verbose, return_dict=True)
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    result = {"test_loss": float(scores["loss"]), "test_accuracy": float(scores["accuracy"]),
+              "best_val_accuracy": max(hist["val_accuracy"]) if "val_accuracy" in hist else None,
+              "seconds_per_epoch": float(np.median(timer.times)) if timer.times else None,
+              "fit_seconds": fit_seconds}
+    print(f"test accuracy {result['test_accuracy']:.4f}  test loss {result['test_loss']:.4f}"
+          + (f"  best val accuracy {result['best_val_accuracy']:.4f}"
+             if result["best_val_accuracy"] is not None else "")
+          + f"  {result['seconds_per_epoch']:.2f} s/epoch  ({fit_seconds:.1f} s training)",
+          flush=True)
+
+    if args.save:
+        model.save(args.save)
+        meta = {"format": META_FORMAT, "version": 1, "dataset": "imdb",
+                "num_words": args.num_words, "maxlen": maxlen,
+                "start_char": START_CHAR, "oov_char": OOV_CHAR, "index_from": INDEX_FROM,
+                "skip_top": 0, "padding": "pre", "truncating": "pre",
+                "train_args": {**arch, **fit, "maxlen": maxlen, "quick": args.quick},
+                "history": hist, "results": result,
+                "vocabulary": _vocabulary(args.num_words, args.data)}
+        with open(meta_path(args.save), "w", encoding="utf-8") as f:
+            json.dump(meta, f, ensure_ascii=False)
+        print(f"saved {args.save} and {meta_path(args.save)}")
+    return 0
+
+
+# --- predict ------------------------------------------------------------------------------------
+def read_meta(model_path):
+    """The sidecar metadata of a model, or None if there is none."""
+    path = meta_path(model_path)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError) as e:
+        raise CliError(f"cannot read {path}: {e}") from e
+    if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
+        raise CliError(f"{path} is not fastrnn model metadata")
+    return meta
+
+
+def encode_with_vocabulary(texts, vocabulary, num_words):
+    """`imdb.encode` (start 1, oov 2, ids = rank + 3 below num_words) over a stored vocabulary."""
+    from .datasets import imdb
+    index = {word: rank for rank, word in enumerate(vocabulary, start=1)}
+    out = []
+    for text in texts:
+        seq = [START_CHAR]
+        for word in imdb.tokenize(text):
+            rank = index.get(word)
+            wid = rank + INDEX_FROM if rank else None
+            seq.append(wid if wid is not None and wid < num_words else OOV_CHAR)
+        out.append(seq)
+    return out
+
+
+def encode_texts(texts, num_words, meta, data):
+    """Encode with `fastrnn.datasets.imdb.encode`; if the IMDB data cannot be found, fall back
+    to the vocabulary stored in the model's metadata (same ids)."""
+    from .datasets import imdb
+    vocabulary = (meta or {}).get("vocabulary")
+    saved = os.environ.get(imdb.ENV_NO_DOWNLOAD)
+    if vocabulary:        # never download the dataset just for the word index
+        os.environ[imdb.ENV_NO_DOWNLOAD] = "1"
+    try:
+        return imdb.encode(texts, num_words=num_words, path=data)
+    except (imdb.DatasetNotFoundError, imdb.InvalidDatasetError) as e:
+        if vocabulary:
+            return encode_with_vocabulary(texts, vocabulary, num_words)
+        raise CliError(f"need the IMDB word index to encode text: {e}") from e
+    finally:
+        if vocabulary:
+            if saved is None:
+                os.environ.pop(imdb.ENV_NO_DOWNLOAD, None)
+            else:
+                os.environ[imdb.ENV_NO_DOWNLOAD] = saved
+
+
+def _read_texts(items):
+    texts = []
+    for item in items:
+        if item == "-":
+            texts.extend(line.strip() for line in sys.stdin if line.strip())
+        else:
+            texts.append(item)
+    return texts
+
+
+def cmd_predict(args, parser):
+    import numpy as np
+    from . import saving
+    from .models import load_model
+    from .preprocessing import pad_sequences
+
+    if not os.path.isfile(args.model):
+        parser.error(f"argument MODEL: no such model file: {args.model!r}")
+    try:
+        model = load_model(args.model, compile=False)
+    except saving.ModelFileError as e:
+        parser.error(f"argument MODEL: {e}")
+    meta = read_meta(args.model)
+
+    num_words = args.num_words or (meta or {}).get("num_words")
+    if num_words is None:
+        first = model.layers[0] if model.layers else None
+        num_words = getattr(first, "input_dim", None)
+    maxlen = args.maxlen or (meta or {}).get("maxlen")
+    if maxlen is None and model.input_shape is not None and len(model.input_shape) > 1:
+        maxlen = model.input_shape[1]
+    if num_words is None or maxlen is None:
+        parser.error(f"no metadata ({meta_path(args.model)}) for this model: pass --num-words "
+                     "and --maxlen")
+
+    texts = _read_texts(args.texts)
+    if not texts:
+        parser.error("argument TEXT: no text to score")
+    ids = encode_texts(texts, num_words, meta, args.data)
+    x = pad_sequences(ids, maxlen=maxlen,
+                      padding=(meta or {}).get("padding", "pre"),
+                      truncating=(meta or {}).get("truncating", "pre"))
+    probs = np.asarray(model.predict(x, batch_size=args.batch_size, verbose=0)).reshape(len(x), -1)
+    for text, p in zip(texts, probs[:, 0]):
+        label = "positive" if p >= args.threshold else "negative"
+        snippet = " ".join(text.split())
+        snippet = snippet if len(snippet) <= 60 else snippet[:57] + "..."
+        print(f"{float(p):.4f}\t{label}\t{snippet}")
+    return 0
+
+
+# --- entry point -------------------------------------------------------------------------------
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        parser.exit(2, "fastrnn: error: a command is required (train or predict)\n")
+    try:
+        if args.command == "train":
+            return cmd_train(args)
+        return cmd_predict(args, args.subparser)
+    except CliError as e:
+        print(f"fastrnn: error: {e}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as e:     # e.g. imdb.DatasetNotFoundError
+        print(f"fastrnn: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("fastrnn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
