@@ -10,7 +10,6 @@ replaced by one that fails the test if it is called.
 
 import hashlib
 import importlib
-import importlib.util
 import io
 import itertools
 import os
@@ -25,27 +24,7 @@ import numpy as np
 import pytest
 
 
-def _import_standalone(name, relative_path):
-    """Import `name`; if the fastrnn package itself cannot be imported yet
-    (its __init__ needs parts that are not built), load our pure-Python
-    module straight from its file instead."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        try:
-            import fastrnn  # noqa: F401
-        except ImportError:
-            pass
-        else:
-            raise
-    path = Path(__file__).resolve().parents[1] / "python" / relative_path
-    spec = importlib.util.spec_from_file_location("_standalone_" + name.replace(".", "_"), path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-imdb = _import_standalone("fastrnn.datasets.imdb", "fastrnn/datasets/imdb.py")
+from fastrnn.datasets import imdb
 
 IMDB_ARCHIVE = os.environ.get(
     "FASTRNN_TEST_IMDB", "/work/shared/datasets/aclImdb_v1_labeled.tar.gz"
@@ -715,8 +694,5 @@ def test_download_verification(tmp_path, monkeypatch):
 
 
 def test_package_exports():
-    try:
-        datasets = importlib.import_module("fastrnn.datasets")
-    except ImportError:
-        pytest.skip("fastrnn package not importable yet (compiled parts missing)")
-    assert hasattr(datasets.imdb, "load_data")
+    import fastrnn
+    assert fastrnn.datasets.imdb.load_data is imdb.load_data

@@ -1,35 +1,12 @@
 """Tests for fastrnn.preprocessing.sequence.pad_sequences (vs keras.utils.pad_sequences)."""
 
-import importlib
-import importlib.util
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 
-def _import_standalone(name, relative_path):
-    """Import `name`; if the fastrnn package itself cannot be imported yet
-    (its __init__ needs parts that are not built), load our pure-Python
-    module straight from its file instead."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        try:
-            import fastrnn  # noqa: F401
-        except ImportError:
-            pass
-        else:
-            raise
-    path = Path(__file__).resolve().parents[1] / "python" / relative_path
-    spec = importlib.util.spec_from_file_location("_standalone_" + name.replace(".", "_"), path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sequence = _import_standalone("fastrnn.preprocessing.sequence", "fastrnn/preprocessing/sequence.py")
+from fastrnn.preprocessing import sequence
 pad_sequences = sequence.pad_sequences
 
 
@@ -215,8 +192,5 @@ def test_non_iterable_inputs():
 
 
 def test_package_exports():
-    try:
-        prep = importlib.import_module("fastrnn.preprocessing")
-    except ImportError:
-        pytest.skip("fastrnn package not importable yet (compiled parts missing)")
+    import fastrnn.preprocessing as prep
     assert prep.pad_sequences is prep.sequence.pad_sequences
