@@ -96,15 +96,18 @@ template <typename T>
 T* mptr(py::array_t<T>& a) { return a.mutable_data(); }
 
 // Kernel workspace, kept per calling thread and grown on demand, so repeated calls (one per
-// training step) reuse warm pages instead of faulting in fresh memory each time.
+// training step) reuse warm pages instead of faulting in fresh memory each time. The base is
+// 64-byte aligned (the kernels carve aligned slices from it).
 template <typename T>
 T* workspace(std::size_t n) {
   thread_local std::vector<T> buf;
-  if (buf.size() < n) {
+  constexpr std::size_t pad = 64 / sizeof(T);
+  if (buf.size() < n + pad) {
     std::vector<T>().swap(buf);
-    buf.resize(n);
+    buf.resize(n + pad);
   }
-  return buf.data();
+  auto addr = reinterpret_cast<std::uintptr_t>(buf.data());
+  return buf.data() + ((64 - addr % 64) % 64) / sizeof(T);
 }
 
 // A caller-supplied buffer for the cache when it fits (a layer hands back its previous one).
@@ -161,7 +164,8 @@ template <typename T>
 py::tuple forward_impl(fastrnn::RnnSpec spec, const py::array& x, const py::object& kernel,
                        const py::object& rkernel, const py::object& bias, const py::object& h0,
                        const py::object& c0, const py::object& mask, const py::object& din,
-                       const py::object& drec, bool training, const py::object& cache_buffer) {
+                       const py::object& drec, bool training, const py::object& cache_buffer,
+                       bool return_sequences) {
   const Checker ck{x.dtype()};
   Arrays h;
   const index_t B = spec.batch, Tn = spec.steps, D = spec.input, H = spec.hidden;
@@ -180,7 +184,7 @@ py::tuple forward_impl(fastrnn::RnnSpec spec, const py::array& x, const py::obje
                            spec.recurrent_dropout_groups);
   try { fastrnn::validate(spec); } catch (const std::invalid_argument& e) { throw py::value_error(e.what()); }
 
-  auto out = empty<T>({B, Tn, H});
+  auto out = return_sequences ? empty<T>({B, Tn, H}) : empty<T>({B, H});
   auto hn = empty<T>({B, H});
   py::object cn_obj = py::none(), cache_obj = py::none();
   py::array_t<T> cn, cache;
@@ -193,7 +197,8 @@ py::tuple forward_impl(fastrnn::RnnSpec spec, const py::array& x, const py::obje
   a.h0 = cptr<T>(ah0); a.c0 = cptr<T>(ac0);
   a.mask = am ? static_cast<const std::uint8_t*>(am->data()) : nullptr;
   a.input_dropout = cptr<T>(adin); a.recurrent_dropout = cptr<T>(adrec);
-  a.outputs = mptr(out); a.h_n = mptr(hn); a.c_n = lstm ? mptr(cn) : nullptr;
+  (return_sequences ? a.outputs : a.last_output) = mptr(out);
+  a.h_n = mptr(hn); a.c_n = lstm ? mptr(cn) : nullptr;
   a.cache = training ? mptr(cache) : nullptr;
   {
     py::gil_scoped_release release;
@@ -298,7 +303,8 @@ PYBIND11_MODULE(_core, m) {
            const py::object& c0, const py::object& mask, const py::object& din,
            const py::object& drec, const std::string& activation,
            const std::string& recurrent_activation, bool reset_after, bool go_backwards,
-           bool zero_output_for_mask, bool training, const py::object& cache_buffer) {
+           bool zero_output_for_mask, bool training, const py::object& cache_buffer,
+           bool return_sequences) {
           const py::dtype dt = float_dtype_of(x);
           auto xa = py::reinterpret_borrow<py::array>(x);
           const index_t H = hidden_of(rkernel);
@@ -309,16 +315,19 @@ PYBIND11_MODULE(_core, m) {
           if (spec.input < 1) throw py::value_error("x: the features dimension must be >= 1, got 0");
           if (same_dtype(dt, py::dtype::of<float>()))
             return forward_impl<float>(spec, xa, kernel, rkernel, bias, h0, c0, mask, din, drec,
-                                       training, cache_buffer);
+                                       training, cache_buffer, return_sequences);
           return forward_impl<double>(spec, xa, kernel, rkernel, bias, h0, c0, mask, din, drec,
-                                      training, cache_buffer);
+                                      training, cache_buffer, return_sequences);
         },
         py::arg("cell"), py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"),
         py::arg("bias"), py::arg("h0"), py::arg("c0"), py::arg("mask"), py::arg("dropout_mask"),
         py::arg("recurrent_dropout_mask"), py::arg("activation"),
         py::arg("recurrent_activation"), py::arg("reset_after"), py::arg("go_backwards"),
         py::arg("zero_output_for_mask"), py::arg("training"), py::arg("cache_buffer") = py::none(),
-        "Forward pass. `cache_buffer`: an earlier cache array to overwrite when its size fits.  Returns (outputs [B,T,H], h_n [B,H], c_n [B,H] or None, cache or None).");
+        py::arg("return_sequences") = true,
+        "Forward pass. `cache_buffer`: an earlier cache array to overwrite when its size fits. "
+        "Returns (outputs [B,T,H] or, without return_sequences, the last output [B,H], "
+        "h_n [B,H], c_n [B,H] or None, cache or None).");
 
   m.def("rnn_backward",
         [](const std::string& cell, const py::object& x, const py::object& kernel,

@@ -41,11 +41,21 @@ struct Geo {
   index_t tin(index_t step) const { return backwards ? T - 1 - step : step; }
 };
 
-// Hands out consecutive slices of a caller-owned buffer.
+// Hands out consecutive slices of a caller-owned buffer, each starting on a 64-byte boundary
+// (relative to a 64-byte-aligned base), so that Eigen's alignment-dependent code paths, and
+// with them the rounding of results, do not change from call to call.
+constexpr std::size_t kSliceAlign = 64;
+constexpr std::size_t kCarveSlack = 2048;  // elements reserved for the rounding, per buffer
+
 template <typename T>
 struct Carver {
   T* p;
-  T* take(std::size_t n) { T* r = p; p += n; return r; }
+  T* take(std::size_t n) {
+    const std::size_t step = kSliceAlign / sizeof(T);
+    T* r = p;
+    p += (n + step - 1) / step * step;
+    return r;
+  }
 };
 
 // The contiguous block of batch rows owned by the calling thread.

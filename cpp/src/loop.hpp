@@ -41,7 +41,7 @@ inline std::size_t fwd_ws(const RnnSpec& s) {
   const std::size_t B = s.batch, T = s.steps, H = s.hidden, GH = num_gates(s.cell) * H;
   // Packed weights: the float size bounds the double one (narrower panels pad less).
   return B * T * GH + (s.input_dropout_groups ? B * T * s.input : 0) + B * (6 * H + 2 * GH) +
-         GatePacks<float>::size(num_gates(s.cell), H);
+         GatePacks<float>::size(num_gates(s.cell), H) + kCarveSlack;
 }
 
 inline int max_threads() {
@@ -63,7 +63,8 @@ inline std::size_t bwd_ws(const RnnSpec& s) {
   const bool two = s.cell == Cell::GRU && s.reset_after;
   return B * T * GH * (two ? 2 : 1) +
          (needs_row_scratch(s) ? B * T * std::max<std::size_t>(s.input, H) : 0) + B * 8 * H +
-         max_threads() * partial_size(s) + GatePacks<float>::size(num_gates(s.cell), H);
+         max_threads() * partial_size(s) + GatePacks<float>::size(num_gates(s.cell), H) +
+         kCarveSlack;
 }
 
 template <typename T, typename Step>
@@ -108,6 +109,15 @@ void run_forward(const RnnSpec& spec, const ForwardArgs<T>& a, Step&& step) {
       }
       store_rows(st.h, b0, nb, H, a.h_n);
       if (has_c) store_rows(st.c, b0, nb, H, a.c_n);
+      if (a.last_output) {  // the final step's output, as commit_forward defined it
+        const std::uint8_t* m = a.mask ? a.mask + b0 * Tn + g.tin(Tn - 1) : nullptr;
+        for (index_t r = 0; r < nb; ++r) {
+          T* dst = a.last_output + (b0 + r) * H;
+          if (!m || m[r * Tn]) std::memcpy(dst, st.h + r * H, H * sizeof(T));
+          else if (last) std::memcpy(dst, last + r * H, H * sizeof(T));
+          else std::fill(dst, dst + H, T(0));
+        }
+      }
     }
   }
 }

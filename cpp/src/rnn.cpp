@@ -39,9 +39,10 @@ template <typename T>
 void forward(const RnnSpec& spec, const ForwardArgs<T>& args) {
   validate(spec);
   if (spec.batch == 0) return;
-  if (spec.steps == 0) {  // no step: the final states are the initial ones
+  if (spec.steps == 0) {  // no step: the final states are the initial ones, no output yet
     if (args.h_n) detail::load_rows(args.h0, 0, spec.batch, spec.hidden, args.h_n);
     if (args.c_n) detail::load_rows(args.c0, 0, spec.batch, spec.hidden, args.c_n);
+    if (args.last_output) detail::load_rows<T>(nullptr, 0, spec.batch, spec.hidden, args.last_output);
     return;
   }
   switch (spec.cell) {

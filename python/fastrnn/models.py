@@ -154,6 +154,13 @@ class Sequential:
             else:
                 self.build((None,) + tuple(np.shape(x)[1:]))
 
+    def _check_input_values(self, x):
+        """Whole-array checks of the first layer (e.g. Embedding ids), run before the first
+        batch so that bad data fails before any update and reports its position in `x`."""
+        layers = self.layers
+        if layers and hasattr(layers[0], "check_inputs"):
+            layers[0].check_inputs(x)
+
     def _output_shape_of(self, layer):
         return self._output_shapes.get(id(layer)) if self.built else None
 
@@ -390,6 +397,7 @@ class Sequential:
         x, y = _to_array(x, "x"), _to_array(y, "y")
         _check_xy(x, y)
         self._ensure_built(x)
+        self._check_input_values(x)
         self.reset_metrics()
         self._step(x, y, training=True)
         logs = self._logs()

@@ -32,7 +32,8 @@ class RnnCache:
 
 
 class RnnResult(NamedTuple):
-    outputs: np.ndarray   # [B,T,H], in processing order (reversed time with go_backwards)
+    outputs: np.ndarray   # [B,T,H] in processing order (reversed time with go_backwards),
+                          # or [B,H], the last output, when return_sequences=False
     states: list          # [h_n] or [h_n, c_n]
     cache: object         # RnnCache, or None when training=False
 
@@ -58,8 +59,12 @@ def _split_states(cell, states, name):
 def rnn_forward(cell, x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, *,
                 activation="tanh", recurrent_activation="sigmoid", reset_after=True,
                 go_backwards=False, zero_output_for_mask=False, dropout_mask=None,
-                recurrent_dropout_mask=None, training=True, cache_buffer=None):
+                recurrent_dropout_mask=None, training=True, cache_buffer=None,
+                return_sequences=True):
     """Run a whole sequence. Returns RnnResult(outputs, states, cache).
+
+    outputs is [B,T,H]; with return_sequences=False only the last output [B,H] is produced
+    (the sequence is never written, which saves memory traffic).
 
     cache_buffer: optionally the `.data` of an earlier cache that is no longer needed; it is
     overwritten instead of allocating a new one when its size fits.
@@ -71,7 +76,8 @@ def rnn_forward(cell, x, kernel, recurrent_kernel, bias=None, initial_state=None
                 zero_output_for_mask=bool(zero_output_for_mask))
     out, h_n, c_n, data = _core.rnn_forward(
         cell, x, kernel, recurrent_kernel, bias, h0, c0, mask, dropout_mask,
-        recurrent_dropout_mask, training=bool(training), cache_buffer=cache_buffer, **opts)
+        recurrent_dropout_mask, training=bool(training), cache_buffer=cache_buffer,
+        return_sequences=bool(return_sequences), **opts)
     states = [h_n, c_n] if cell == "lstm" else [h_n]
     cache = None
     if training:

@@ -35,10 +35,13 @@ def _check_xy(x, y, what="x"):
         raise ValueError(f"{what}: expected an array with a batch dimension, got a scalar")
     if len(x) == 0:
         raise ValueError(f"{what}: expected at least one sample, got shape {x.shape}")
+    yname = what[:-1] + "y"     # "x" -> "y", "validation x" -> "validation y"
     if y is not None and y.ndim == 0:
-        raise ValueError(f"y: expected an array with a batch dimension, got a scalar ({y!r})")
+        raise ValueError(f"{yname}: expected an array with a batch dimension, got a scalar "
+                         f"({y.item()!r})")
     if y is not None and len(y) != len(x):
-        raise ValueError(f"Data cardinality is ambiguous: {what} has {len(x)} samples but y has "
+        raise ValueError(f"Data cardinality is ambiguous: {what} has {len(x)} samples but "
+                         f"{yname} has "
                          f"{len(y)} samples. Make sure all arrays contain the same number of "
                          "samples.")
 
@@ -120,6 +123,9 @@ def fit_loop(model, x, y, batch_size=None, epochs=1, verbose=1, callbacks=None,
         val_x, val_y = _unpack_validation(validation_data)
         _check_xy(val_x, val_y, "validation x")
     model._ensure_built(x)
+    model._check_input_values(x)
+    if validation_data is not None:
+        model._check_input_values(val_x)
     n = len(x)
     steps = int(steps_per_epoch) if steps_per_epoch else math.ceil(n / batch_size)
     cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=model,
@@ -161,6 +167,7 @@ def evaluate_loop(model, x, y, batch_size=None, verbose=1, steps=None, callbacks
     if y is None:
         raise ValueError("evaluate: y (the targets) is required")
     model._ensure_built(x)
+    model._check_input_values(x)
     batch_size = _positive_int(batch_size, "batch_size", 32)
     n = len(x)
     num_batches = math.ceil(n / batch_size)
@@ -183,6 +190,7 @@ def predict_loop(model, x, batch_size=None, verbose=0, steps=None, callbacks=Non
     x = _array(x, "x")
     _check_xy(x, None)
     model._ensure_built(x)
+    model._check_input_values(x)
     batch_size = _positive_int(batch_size, "batch_size", 32)
     n = len(x)
     num_batches = math.ceil(n / batch_size)

@@ -104,6 +104,7 @@ struct ForwardArgs {
   const T* input_dropout = nullptr;     // [groups,B,D] (null when groups == 0)
   const T* recurrent_dropout = nullptr; // [groups,B,H] (null when groups == 0)
   T* outputs = nullptr;                 // [B,T,H] processing order (null: not written)
+  T* last_output = nullptr;             // [B,H] outputs[:, T-1] alone (null: not written)
   T* h_n = nullptr;                     // [B,H] final h (null: not written)
   T* c_n = nullptr;                     // [B,H] final c, LSTM (null: not written)
   T* cache = nullptr;                   // [cache_size] for backward (null: inference)

@@ -5,12 +5,28 @@ both get `zero_output_for_mask = return_sequences` (as Keras sets it). The backw
 output sequence is flipped back into input order before merging. `initial_state` is split in
 half: forward states first. Weights: the forward layer's, then the backward layer's.
 """
+import copy
+
 import numpy as np
 
 from .base import Layer
 from .recurrent import _RNN
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+def _fresh_copy(layer, name, go_backwards):
+    """An unbuilt copy of `layer` (same settings, initialisers included, no weights), as
+    Keras re-creates the wrapped layer from its config."""
+    clone = copy.copy(layer)
+    clone.__dict__ = copy.deepcopy({k: v for k, v in layer.__dict__.items()
+                                    if k not in ("weights", "grads", "_pending", "_cache_buffer")})
+    clone.name = name
+    clone.go_backwards = go_backwards
+    clone.built = False
+    clone.weights, clone.weight_names, clone.grads = [], [], []
+    clone._pending = clone._cache_buffer = None
+    return clone
 
 
 class Bidirectional(Layer):
@@ -27,18 +43,17 @@ class Bidirectional(Layer):
         self.merge_mode = merge_mode
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
-        cfg = layer.get_config()
-        cfg["zero_output_for_mask"] = layer.return_sequences
-        self.forward_layer = type(layer).from_config(dict(cfg, name="forward_" + layer.name))
+        self.forward_layer = _fresh_copy(layer, "forward_" + layer.name, layer.go_backwards)
         if backward_layer is None:
-            self.backward_layer = type(layer).from_config(
-                dict(cfg, name="backward_" + layer.name, go_backwards=not layer.go_backwards))
+            self.backward_layer = _fresh_copy(layer, "backward_" + layer.name,
+                                              not layer.go_backwards)
         else:
             if not isinstance(backward_layer, _RNN):
                 raise TypeError("backward_layer: expected a SimpleRNN, LSTM or GRU instance, got "
                                 f"{type(backward_layer).__name__}")
             self.backward_layer = backward_layer
-            self.backward_layer.zero_output_for_mask = layer.return_sequences
+        self.forward_layer.zero_output_for_mask = layer.return_sequences
+        self.backward_layer.zero_output_for_mask = layer.return_sequences
         self._initial_weights = weights
         self._merge_inputs = None
 

@@ -85,6 +85,12 @@ class Embedding(Layer):
                     "use a larger input_dim or clip the ids, e.g. num_words in load_data")
         return ids
 
+    def check_inputs(self, inputs):
+        """Validate a whole input array (dtype, finite, ids in range) without computing; the
+        models call it before a multi-batch fit/evaluate/predict so that a bad id is reported
+        at its position in the user's array and before any weight update."""
+        self._ids_of(inputs)
+
     def call(self, inputs, mask=None, training=False):
         table = self.weights[0]
         if _native_lookup is not None and table.flags.c_contiguous:

@@ -173,11 +173,12 @@ class _RNN(Layer):
         res = ops.rnn_forward(self.cell, x, kernel, rkernel, bias, initial_state, mask,
                               dropout_mask=din, recurrent_dropout_mask=drec, training=training,
                               cache_buffer=self._cache_buffer if training else None,
+                              return_sequences=self.return_sequences,
                               **self._kernel_options())
         self._pending = (res.cache, initial_state is not None) if training else None
         if training:
             self._cache_buffer = res.cache.data
-        out = res.outputs if self.return_sequences else res.outputs[:, -1]
+        out = res.outputs
         if self.return_state:
             return [out] + list(res.states)
         return out
