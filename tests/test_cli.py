@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 
+import fastrnn
+
 from fastrnn import cli
 
 REPO = Path(__file__).resolve().parents[1]
+# The folder holding the fastrnn package under test (installed or built in place).
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastrnn.__file__)))
 ARCHIVE_NAME = "aclImdb_v1_labeled.tar.gz"
 REVIEWS = ["A wonderful, moving film: great acting and a beautiful story.",
            "Dull, boring and far too long. The worst movie I have seen this year."]
@@ -36,7 +40,7 @@ def find_imdb():
 def base_env():
     env = dict(os.environ)
     env.update(MPLBACKEND="Agg", FASTRNN_NO_DOWNLOAD="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "python"),
+               PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_ROOT,
                                                         env.get("PYTHONPATH")])))
     return env
 

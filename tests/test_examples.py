@@ -17,7 +17,11 @@ from pathlib import Path
 
 import pytest
 
+import fastrnn
+
 REPO = Path(__file__).resolve().parents[1]
+# The folder holding the fastrnn package under test (installed or built in place).
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastrnn.__file__)))
 EXAMPLES = REPO / "examples"
 ARCHIVE_NAME = "aclImdb_v1_labeled.tar.gz"
 SCRIPTS = {
@@ -58,7 +62,7 @@ def require_imdb():
 def plain_env():
     env = dict(os.environ)
     env.update(MPLBACKEND="Agg", FASTRNN_NO_DOWNLOAD="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "python"),
+               PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_ROOT,
                                                         env.get("PYTHONPATH")])))
     return env
 
