@@ -354,18 +354,22 @@ def test_full_seeds(full, full_archive):
     assert sorted(map(tuple, x2)) == sorted(map(tuple, full.x_train))
 
 
-def test_full_cache_hit_is_fast(full, full_archive, session_cache):
+def test_full_cache_hit_reads_the_cache(full, full_archive, session_cache, monkeypatch):
     key = imdb._fingerprint(("archive", os.path.abspath(full_archive)))
     cache_file = Path(imdb._cache_path(str(session_cache), key))
     assert cache_file.is_file()
     before = cache_file.stat().st_mtime_ns
-    timings = []
-    for _ in range(2):
-        start = time.perf_counter()
-        imdb.load_data(path=full_archive)
-        timings.append(time.perf_counter() - start)
-    print(f"\n[imdb] first build {full.build_seconds:.1f} s; cached load_data {min(timings):.2f} s")
-    assert min(timings) < 2.0, timings
+
+    def no_rebuild(source):
+        raise AssertionError("load_data re-tokenised the archive instead of using its cache")
+
+    monkeypatch.setattr(imdb, "_build_arrays", no_rebuild)
+    start = time.perf_counter()
+    (x, _), _ = imdb.load_data(path=full_archive)
+    # Reported, not asserted: timing belongs to benchmarks, not tests.
+    print(f"\n[imdb] first build {full.build_seconds:.1f} s; cached load_data "
+          f"{time.perf_counter() - start:.2f} s")
+    assert len(x) == 25000
     assert cache_file.stat().st_mtime_ns == before  # read, not rebuilt
     assert not [p for p in session_cache.iterdir() if p.name.endswith(".tmp")]
 
