@@ -140,9 +140,13 @@ def _read(path, kind):
                     isinstance(g, str) and "/" not in g and isinstance(n, int) and
                     not isinstance(n, bool) and n >= 0 for g, n in declared.items()):
                 raise ModelFileError(f"{path!r}: invalid array table {declared!r}")
+            members = set(zf.namelist())
+            if sum(declared.values()) > len(members):    # checked before listing names
+                raise ModelFileError(f"{path!r}: the header lists {sum(declared.values())} "
+                                     f"arrays but the file has {len(members) - 1} members "
+                                     "besides the config (missing zip members)")
             expected = {_CONFIG} | {f"{g}/{i:05d}.npy" for g, n in declared.items()
                                     for i in range(n)}
-            members = set(zf.namelist())
             if members != expected:
                 extra, missing = sorted(members - expected), sorted(expected - members)
                 raise ModelFileError(
