@@ -9,7 +9,11 @@ import os
 import subprocess
 import sys
 
+import fastrnn
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The folder holding the fastrnn under test (installed, or built in place under python/).
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastrnn.__file__)))
 BENCH = os.path.join(REPO, "bench")
 MODES = ("train", "infer", "latency")
 
@@ -17,7 +21,7 @@ MODES = ("train", "infer", "latency")
 def _env():
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (os.path.join(REPO, "python"), env.get("PYTHONPATH")) if p)
+        p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
     return env
 
 
