@@ -102,12 +102,20 @@ def near_kink(cache, activation, recurrent_activation, tol):
     return False
 
 
+F32_MAGNITUDE = 50.0
+
+
 def well_scaled(dtype, cache, *arrays):
-    """The oracle's run stays in a range where the dtype can represent it: finite, and for
-    float32 no value above 1e4 (relu/linear LSTM gates grow doubly exponentially with T; the
-    float32 kernels then overflow to inf exactly like float32 arithmetic must, and rounding is
-    amplified beyond any fixed tolerance). Such examples are discarded, not compared."""
-    limit = 1e4 if dtype == np.float32 else 1e100
+    """The oracle's run stays in the range where the tolerance is meaningful for the dtype.
+
+    float64: everything finite (relu/linear gates can grow doubly exponentially with T).
+    float32: also no value (output, state, gradient, pre-activation) above F32_MAGNITUDE. A
+    result that comes from cancelling terms of size M carries an inherent float32 error of a
+    few ulps of M (~1e-7 * M; the NumPy oracle run in float32 shows the same error), which the
+    absolute part (1e-4) of the elementwise bound covers only while M stays below ~50. Such
+    examples are discarded, not compared with a looser bound; float64 covers every scale.
+    """
+    limit = F32_MAGNITUDE if dtype == np.float32 else 1e100
     values = [a for a in arrays if a is not None]
     if cache is not None:
         values += [v for v, _ in _pre_activations(cache)]
