@@ -212,9 +212,6 @@ def test_set_num_threads_is_honoured_in_the_calling_thread():
             assert fastrnn.get_num_threads() == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "C++ bug: set_num_threads calls omp_set_num_threads, whose setting is per calling OS "
-    "thread; other Python threads keep the default (see the reliability report)"))
 def test_set_num_threads_applies_to_other_threads():
     if not fastrnn._core.openmp_enabled():
         pytest.skip("built without OpenMP")

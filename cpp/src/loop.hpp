@@ -44,13 +44,9 @@ inline std::size_t fwd_ws(const RnnSpec& s) {
          GatePacks<float>::size(num_gates(s.cell), H) + kCarveSlack;
 }
 
-inline int max_threads() {
-#ifdef FASTRNN_OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
+// The team size of every parallel region: fastrnn::get_num_threads(), which is process-wide
+// (omp_set_num_threads would only affect the calling OS thread).
+inline int max_threads() { return get_num_threads(); }
 
 // One thread's partial weight gradients: [D,GH] kernel, [H,GH] recurrent kernel, bias.
 inline std::size_t partial_size(const RnnSpec& s) {
@@ -80,7 +76,7 @@ void run_forward(const RnnSpec& spec, const ForwardArgs<T>& a, Step&& step) {
   const GatePacks<T> U = GatePacks<T>::pack(a.recurrent_kernel, g.G, H, false, ws.take(GatePacks<T>::size(g.G, H)));
   const bool carry_out = a.mask && !spec.zero_output_for_mask;
 #ifdef FASTRNN_OPENMP
-#pragma omp parallel
+#pragma omp parallel num_threads(max_threads())
 #endif
   {
     const Block blk = my_block(B);
@@ -140,7 +136,7 @@ void run_backward(const RnnSpec& spec, const BackwardArgs<T>& a, T* dG, T* dG2, 
   const GatePacks<T> Ut = GatePacks<T>::pack(a.recurrent_kernel, g.G, H, true, ws.take(GatePacks<T>::size(g.G, H)));
   const bool carry_out = a.mask && !spec.zero_output_for_mask;
 #ifdef FASTRNN_OPENMP
-#pragma omp parallel
+#pragma omp parallel num_threads(max_threads())
 #endif
   {
     const Block blk = my_block(B);

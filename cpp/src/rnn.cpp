@@ -1,5 +1,6 @@
 // Buffer sizes, spec validation, dispatch on the cell, and the thread count.
 #include <Eigen/Core>
+#include <atomic>
 
 #include "fastrnn/cells.hpp"
 #include "loop.hpp"
@@ -76,17 +77,20 @@ template void forward<double>(const RnnSpec&, const ForwardArgs<double>&);
 template void backward<float>(const RnnSpec&, const BackwardArgs<float>&);
 template void backward<double>(const RnnSpec&, const BackwardArgs<double>&);
 
+// 0 = not set: OpenMP's default (OMP_NUM_THREADS or all cores). A process-wide setting, so
+// that every Python thread's calls use it.
+static std::atomic<int> g_num_threads{0};
+
 void set_num_threads(int n) {
   if (n < 1) throw std::invalid_argument("thread count must be >= 1");
-#ifdef FASTRNN_OPENMP
-  omp_set_num_threads(n);
-#endif
+  g_num_threads.store(n);
   Eigen::setNbThreads(n);
 }
 
 int get_num_threads() {
 #ifdef FASTRNN_OPENMP
-  return omp_get_max_threads();
+  const int n = g_num_threads.load();
+  return n > 0 ? n : omp_get_max_threads();
 #else
   return 1;
 #endif
