@@ -5,7 +5,10 @@ Bitwise comparisons are always made between runs with the same kernel thread cou
 thread counts results agree within float32 tolerance (the backward pass sums per-thread
 partial weight gradients, so the summation order depends on the thread count).
 """
+import os
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 
@@ -219,6 +222,56 @@ def test_set_num_threads_applies_to_other_threads():
     target = 1 if default != 1 else 2
     fastrnn.set_num_threads(target)
     assert in_thread(fastrnn.get_num_threads) == target
+
+
+_TOGGLE_SCRIPT = textwrap.dedent(r"""
+    import sys, threading, time
+    import numpy as np
+    import fastrnn
+    from fastrnn import ops
+    rng = np.random.default_rng(0)
+    T, D, H = 8, 16, 64
+    k = rng.standard_normal((D, 4 * H)) * 0.1
+    rk = rng.standard_normal((H, 4 * H)) * 0.1
+    stop = False
+
+    def toggler():
+        i = 0
+        while not stop:
+            fastrnn.set_num_threads(1 if i % 2 else 8)
+            i += 1
+    th = threading.Thread(target=toggler)
+    th.start()
+    t0, n = time.time(), 0
+    try:
+        while time.time() - t0 < float(sys.argv[1]):
+            x = rng.standard_normal((2 + n, T, D))   # a new size: the workspace grows each call
+            r = ops.rnn_forward("lstm", x, k, rk, None)
+            g = ops.rnn_backward(r.cache, d_outputs=np.ones_like(r.outputs))
+            fastrnn.set_num_threads(1)
+            r1 = ops.rnn_forward("lstm", x, k, rk, None)
+            g1 = ops.rnn_backward(r1.cache, d_outputs=np.ones_like(r1.outputs))
+            np.testing.assert_allclose(g["kernel"], g1["kernel"], rtol=1e-10, atol=1e-12)
+            n += 1
+    finally:
+        stop = True
+        th.join()
+    print("calls", n)
+""")
+
+
+def test_set_num_threads_from_another_thread_during_kernels(tmp_path):
+    """Changing the thread count while other threads run kernels must neither crash nor change
+    results (each call uses one consistent thread count)."""
+    if not fastrnn._core.openmp_enabled():
+        pytest.skip("built without OpenMP")
+    script = tmp_path / "toggle.py"
+    script.write_text(_TOGGLE_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(fastrnn.__file__)), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, str(script), "4"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
 
 
 def _one_training_step(n_threads, cell):

@@ -134,6 +134,7 @@ fastrnn::RnnSpec make_spec(const std::string& cell, index_t B, index_t T, index_
   s.recurrent_activation = parse_activation(recurrent_activation, "recurrent_activation");
   s.use_bias = use_bias; s.reset_after = reset_after;
   s.go_backwards = go_backwards; s.zero_output_for_mask = zero_output_for_mask;
+  s.threads = fastrnn::get_num_threads();  // fixed now: sizes and regions must agree
   return s;
 }
 

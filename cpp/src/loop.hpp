@@ -44,9 +44,9 @@ inline std::size_t fwd_ws(const RnnSpec& s) {
          GatePacks<float>::size(num_gates(s.cell), H) + kCarveSlack;
 }
 
-// The team size of every parallel region: fastrnn::get_num_threads(), which is process-wide
-// (omp_set_num_threads would only affect the calling OS thread).
-inline int max_threads() { return get_num_threads(); }
+// The team size of a call's parallel regions: spec.threads, else fastrnn::get_num_threads()
+// (process-wide; omp_set_num_threads would only affect the calling OS thread).
+inline int team_size(const RnnSpec& s) { return s.threads > 0 ? s.threads : get_num_threads(); }
 
 // One thread's partial weight gradients: [D,GH] kernel, [H,GH] recurrent kernel, bias.
 inline std::size_t partial_size(const RnnSpec& s) {
@@ -59,7 +59,7 @@ inline std::size_t bwd_ws(const RnnSpec& s) {
   const bool two = s.cell == Cell::GRU && s.reset_after;
   return B * T * GH * (two ? 2 : 1) +
          (needs_row_scratch(s) ? B * T * std::max<std::size_t>(s.input, H) : 0) + B * 8 * H +
-         max_threads() * partial_size(s) + GatePacks<float>::size(num_gates(s.cell), H) +
+         team_size(s) * partial_size(s) + GatePacks<float>::size(num_gates(s.cell), H) +
          kCarveSlack;
 }
 
@@ -76,7 +76,7 @@ void run_forward(const RnnSpec& spec, const ForwardArgs<T>& a, Step&& step) {
   const GatePacks<T> U = GatePacks<T>::pack(a.recurrent_kernel, g.G, H, false, ws.take(GatePacks<T>::size(g.G, H)));
   const bool carry_out = a.mask && !spec.zero_output_for_mask;
 #ifdef FASTRNN_OPENMP
-#pragma omp parallel num_threads(max_threads())
+#pragma omp parallel num_threads(team_size(spec))
 #endif
   {
     const Block blk = my_block(B);
@@ -132,11 +132,11 @@ void run_backward(const RnnSpec& spec, const BackwardArgs<T>& a, T* dG, T* dG2, 
   T *dhb = ws.take(B * H), *dhpb = ws.take(B * H), *dcb = ws.take(B * H), *dcpb = ws.take(B * H);
   T *dycb = ws.take(B * H), *dhtb = ws.take(B * H), *t1b = ws.take(B * H), *t2b = ws.take(B * H);
   const std::size_t psize = partial_size(spec), nk = g.D * g.GH, nu = g.H * g.GH, nbias = bias_size(spec);
-  T* partials = ws.take(max_threads() * psize);
+  T* partials = ws.take(team_size(spec) * psize);
   const GatePacks<T> Ut = GatePacks<T>::pack(a.recurrent_kernel, g.G, H, true, ws.take(GatePacks<T>::size(g.G, H)));
   const bool carry_out = a.mask && !spec.zero_output_for_mask;
 #ifdef FASTRNN_OPENMP
-#pragma omp parallel num_threads(max_threads())
+#pragma omp parallel num_threads(team_size(spec))
 #endif
   {
     const Block blk = my_block(B);

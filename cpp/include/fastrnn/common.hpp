@@ -71,6 +71,9 @@ struct RnnSpec {
   bool zero_output_for_mask = false;
   int input_dropout_groups = 0;      // 0, 1 or G
   int recurrent_dropout_groups = 0;  // 0, 1 or G
+  // Team size of the parallel regions; 0 = get_num_threads() at the time of the call. Fix it
+  // before querying workspace sizes when another thread may change the thread count.
+  int threads = 0;
 };
 
 inline int num_gates(Cell cell) {
