@@ -4,7 +4,8 @@
 # bad-input and reliability tests against it.
 #
 #   tools/sanitize.sh                      # build (incremental) + default test set
-#   tools/sanitize.sh tests/test_fuzz.py   # build + only the given pytest arguments
+#   tools/sanitize.sh tests/test_fuzz.py   # build + only the given tests (any pytest args)
+#   tools/sanitize.sh -x -rxX              # default test set with extra pytest options
 #   FASTRNN_FUZZ=long tools/sanitize.sh tests/test_fuzz.py   # the long fuzz profile
 #
 # Environment:
@@ -27,12 +28,15 @@ PY="${PYTHON:-python}"
 GEN=()
 command -v ninja >/dev/null 2>&1 && GEN=(-G Ninja)
 
-if [[ $# -gt 0 ]]; then
-  TESTS=("$@")
-else
-  TESTS=(tests/test_kernels_reference.py tests/test_fuzz.py tests/test_bad_input.py
-         tests/test_reliability_inputs.py tests/test_threads.py)
-fi
+# Arguments go to pytest; without a test path among them, the default set is run.
+DEFAULT_TESTS=(tests/test_kernels_reference.py tests/test_fuzz.py tests/test_bad_input.py
+               tests/test_reliability_inputs.py tests/test_threads.py)
+TESTS=("$@")
+has_path=0
+for a in "$@"; do
+  if [[ -e "$ROOT/${a%%::*}" || -e "${a%%::*}" ]]; then has_path=1; fi
+done
+if [[ $has_path == 0 ]]; then TESTS+=("${DEFAULT_TESTS[@]}"); fi
 
 t0=$(date +%s)
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
