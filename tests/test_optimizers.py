@@ -3,34 +3,13 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from fastrnn import optimizers  # noqa: E402
-from fastrnn.layers.base import IndexedSlices  # noqa: E402
-
-CONFIGS = [
-    ("SGD", {}),
-    ("SGD", {"learning_rate": 0.05, "momentum": 0.9}),
-    ("SGD", {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}),
-    ("RMSprop", {}),
-    ("RMSprop", {"learning_rate": 0.01, "rho": 0.8}),
-    ("RMSprop", {"momentum": 0.5}),
-    ("RMSprop", {"centered": True}),
-    ("RMSprop", {"centered": True, "momentum": 0.3, "learning_rate": 0.003}),
-    ("Adam", {}),
-    ("Adam", {"learning_rate": 0.01, "beta_1": 0.8, "beta_2": 0.99}),
-    ("Adam", {"amsgrad": True}),
-    ("SGD", {"clipnorm": 0.5}),
-    ("RMSprop", {"clipnorm": 0.5}),
-    ("RMSprop", {"clipvalue": 0.05}),
-    ("Adam", {"clipvalue": 0.3}),
-    ("Adam", {"global_clipnorm": 0.7}),
-    ("SGD", {"global_clipnorm": 0.7, "momentum": 0.5}),
-    ("Adam", {"weight_decay": 0.01}),
-]
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from _optimizer_configs import CONFIGS
+from fastrnn import optimizers
+from fastrnn.layers.base import IndexedSlices
 
 
 def _weights_and_grads(seed):

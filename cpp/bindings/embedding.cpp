@@ -6,25 +6,14 @@
 #include <vector>
 
 #include "fastrnn/embedding.hpp"
+#include "ids.hpp"
 
 namespace py = pybind11;
 using fastrnn::index_t;
 
 namespace {
 
-// ids must be a C-contiguous int32/int64 array with every value in [0, V).
-template <typename I>
-void check_ids(const py::array_t<I>& ids, index_t V) {
-  const I* p = ids.data();
-  const index_t n = ids.size();
-  for (index_t i = 0; i < n; ++i) {
-    if (p[i] < 0 || p[i] >= V) {
-      throw py::index_error("ids: token id " + std::to_string(static_cast<long long>(p[i])) +
-                            " at flat position " + std::to_string(i) + " is out of range [0, " +
-                            std::to_string(V) + ")");
-    }
-  }
-}
+using fastrnn_bindings::check_ids;
 
 template <typename T, typename I>
 py::array lookup(const py::array_t<T>& table, const py::array_t<I>& ids) {

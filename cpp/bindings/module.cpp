@@ -65,7 +65,7 @@ struct Checker {
     }
     if (!py::isinstance<py::array>(obj))
       throw py::type_error(std::string(name) + ": expected a NumPy array, got " +
-                           std::string(py::str(obj.get_type().attr("__name__"))));
+                           std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
     holder = py::reinterpret_borrow<py::array>(obj);
     if (is_mask) {
       if (!same_dtype(holder.dtype(), py::dtype::of<bool>()) && !same_dtype(holder.dtype(), py::dtype::of<std::uint8_t>()))
@@ -270,7 +270,7 @@ py::tuple backward_impl(fastrnn::RnnSpec spec, const py::array& x, const py::obj
 py::dtype float_dtype_of(const py::object& x) {
   if (!py::isinstance<py::array>(x))
     throw py::type_error("x: expected a NumPy array, got " +
-                         std::string(py::str(x.get_type().attr("__name__"))));
+                         std::string(py::str(py::type::handle_of(x).attr("__name__"))));
   auto a = py::reinterpret_borrow<py::array>(x);
   if (a.ndim() != 3)
     throw py::value_error("x: expected a 3-D array [batch, timesteps, features], got " +
@@ -283,7 +283,7 @@ py::dtype float_dtype_of(const py::object& x) {
 index_t hidden_of(const py::object& rkernel) {
   if (!py::isinstance<py::array>(rkernel))
     throw py::type_error("recurrent_kernel: expected a NumPy array, got " +
-                         std::string(py::str(rkernel.get_type().attr("__name__"))));
+                         std::string(py::str(py::type::handle_of(rkernel).attr("__name__"))));
   auto a = py::reinterpret_borrow<py::array>(rkernel);
   if (a.ndim() != 2)
     throw py::value_error("recurrent_kernel: expected a 2-D array [units, gates*units], got " +
@@ -294,6 +294,7 @@ index_t hidden_of(const py::object& rkernel) {
 }  // namespace
 
 void bind_embedding(py::module_& m);  // embedding.cpp
+void bind_sparse_optim(py::module_& m);  // sparse_optim.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastrnn C++ kernels (see cpp/include/fastrnn/common.hpp for conventions)";
@@ -360,6 +361,7 @@ PYBIND11_MODULE(_core, m) {
         "d_h0 or None, d_c0 or None).");
 
   bind_embedding(m);
+  bind_sparse_optim(m);
   m.def("set_num_threads", &fastrnn::set_num_threads, py::arg("n"));
   m.def("get_num_threads", &fastrnn::get_num_threads);
   m.def("openmp_enabled", &fastrnn::openmp_enabled);

@@ -5,8 +5,13 @@ weight array in place. A gradient is a dense array or an `IndexedSlices` (embedd
 repeated indices allowed). Sparse gradients follow what Keras does with `tf.IndexedSlices`:
 clipping sees every occurrence (global_clipnorm then densifies it), the moment decays of RMSprop/Adam and the momentum of SGD apply
 to all rows, squared-gradient accumulators add the squares of each occurrence, and plain SGD
-touches only the listed rows. Only the touched rows are gathered/scattered; the per-row sums
-are computed once per step with a sort-based segment sum.
+touches only the listed rows.
+
+A sparse gradient of a 2-D float32 table is applied by the extension in one fused, threaded
+pass (`_core.sparse_optimizer_step`): per-row sums of the occurrences, then every row's slot
+decay and update, with no temporaries. The NumPy code below (`_update_sparse_numpy`: gather
+the touched rows, update, scatter) computes the same thing operation by operation and is the
+oracle it is tested against bit for bit; it also serves builds without the extension.
 """
 import numpy as np
 
@@ -20,7 +25,8 @@ def _segment_sum(indices, values, num_rows, squares=False):
     squares). Uses the extension's single-pass `embedding_grad` when available, otherwise a
     stable radix/merge argsort and `np.add.reduceat`; both add rows in order of occurrence."""
     idx = np.asarray(indices).reshape(-1)
-    vals = np.asarray(values, _F32).reshape(idx.shape[0], -1)
+    vals = np.asarray(values, _F32)
+    vals = vals.reshape(idx.shape[0], vals.shape[-1] if vals.ndim else 1)
     if idx.size == 0:
         empty = np.zeros((0, vals.shape[1]), _F32)
         return idx.astype(np.intp), empty, (empty if squares else None)
@@ -45,15 +51,17 @@ def _segment_sum(indices, values, num_rows, squares=False):
     return rows, sums, sq
 
 
-def _find_native_grad():
+def _native(name):
+    """A function of the compiled extension, or None without it."""
     try:
         from . import _core
     except ImportError:   # pragma: no cover
         return None
-    return getattr(_core, "embedding_grad", None)
+    return getattr(_core, name, None)
 
 
-_native_grad = _find_native_grad()
+_native_grad = _native("embedding_grad")
+_native_step = _native("sparse_optimizer_step")
 
 
 class _Sparse:
@@ -63,11 +71,12 @@ class _Sparse:
     IndexedSlices by a tensor, which densifies it): repeated rows are summed BEFORE squaring.
     """
 
-    __slots__ = ("indices", "values", "shape", "merged", "_rows", "_sum", "_sq")
+    __slots__ = ("_rows", "_sq", "_sum", "indices", "merged", "shape", "values")
 
     def __init__(self, indices, values, shape, merged=False):
         self.indices = np.asarray(indices).reshape(-1)
-        self.values = np.asarray(values, _F32).reshape(self.indices.shape[0], -1)
+        width = int(np.prod(shape[1:], dtype=np.int64))   # explicit: N may be 0
+        self.values = np.asarray(values, _F32).reshape(self.indices.shape[0], width)
         self.shape = tuple(shape)
         self.merged = merged
         self._rows = self._sum = self._sq = None
@@ -88,6 +97,8 @@ class Optimizer:
     """Base class (Keras BaseOptimizer semantics for clipping, weight decay, iterations)."""
 
     _slot_names = ()
+    # Sparse (embedding) gradients go to the fused native step; False forces the NumPy path.
+    native_sparse = True
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, use_ema=False, ema_momentum=0.99,
@@ -200,7 +211,11 @@ class Optimizer:
         for g, (_, w) in zip(prepared, pairs):
             slots = self._slots[id(w)]
             if isinstance(g, _Sparse):
-                self._update_sparse(g, w, slots, lr)
+                if self.native_sparse and _native_step is not None and w.ndim == 2:
+                    _native_step(self._native_name, w, g.indices, g.values, slots,
+                                 merged=g.merged, **self._native_options(lr))
+                else:
+                    self._update_sparse_numpy(g, w, slots, lr)
             else:
                 self._update_dense(g, w, slots, lr)
         self.iterations += 1
@@ -256,7 +271,11 @@ class Optimizer:
     def _update_dense(self, g, w, slots, lr):
         raise NotImplementedError
 
-    def _update_sparse(self, g, w, slots, lr):
+    def _update_sparse_numpy(self, g, w, slots, lr):
+        raise NotImplementedError
+
+    def _native_options(self, lr):
+        """Keyword arguments of `_core.sparse_optimizer_step` (all but `merged`)."""
         raise NotImplementedError
 
     # -- config ----------------------------------------------------------------------------
@@ -299,7 +318,7 @@ class SGD(Optimizer):
         else:
             w += m
 
-    def _update_sparse(self, g, w, slots, lr):
+    def _update_sparse_numpy(self, g, w, slots, lr):
         rows, gs, _ = g.reduce()
         if self.momentum == 0:
             w[rows] -= gs * lr
@@ -314,6 +333,11 @@ class SGD(Optimizer):
             w += t
         else:
             w += m
+
+    _native_name = "sgd"
+
+    def _native_options(self, lr):
+        return {"lr": lr, "momentum": self.momentum, "nesterov": self.nesterov}
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -359,7 +383,7 @@ class RMSprop(Optimizer):
         else:
             w -= inc
 
-    def _update_sparse(self, g, w, slots, lr):
+    def _update_sparse_numpy(self, g, w, slots, lr):
         rows, gs, gsq = g.reduce(squares=True)
         rho, c = _F32(self.rho), _F32(1 - self.rho)
         v = slots["velocity"]
@@ -380,6 +404,12 @@ class RMSprop(Optimizer):
             w -= m
         else:
             w[rows] -= inc
+
+    _native_name = "rmsprop"
+
+    def _native_options(self, lr):
+        return {"lr": lr, "rho": self.rho, "momentum": self.momentum if self.momentum > 0 else 0.0,
+                "centered": self.centered, "epsilon": self.epsilon}
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
@@ -421,7 +451,7 @@ class Adam(Optimizer):
         v += (np.square(g) - v) * _F32(1 - self.beta_2)
         self._finish(w, slots, alpha)
 
-    def _update_sparse(self, g, w, slots, lr):
+    def _update_sparse_numpy(self, g, w, slots, lr):
         rows, gs, gsq = g.reduce(squares=True)
         alpha = self._alpha(lr)
         c1, c2 = _F32(1 - self.beta_1), _F32(1 - self.beta_2)
@@ -432,6 +462,12 @@ class Adam(Optimizer):
         m[rows] = m_rows + (gs - m_rows) * c1
         v[rows] = v_rows + (gsq - v_rows) * c2
         self._finish(w, slots, alpha)
+
+    _native_name = "adam"
+
+    def _native_options(self, lr):
+        return {"lr": self._alpha(lr), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "amsgrad": self.amsgrad}
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
