@@ -77,11 +77,14 @@ def test_smoke_run_writes_json_and_markdown(tmp_path):
     assert len(data["results"]) == 1
     row = data["results"][0]
     _check_result_row(row, data["frameworks"])
-    assert {"step_ms", "native_kernels_ms", "outside_kernels_ms",
-            "outside_kernels_fraction"} <= set(row["overhead"])
+    o = row["overhead"]
+    assert {"step_ms", "native_kernels_ms", "native_other_ms", "python_side_ms",
+            "python_side_fraction", "outside_kernels_ms"} <= set(o)
+    assert 0 < o["native_kernels_ms"] and 0 < o["native_other_ms"]
+    assert 0 < o["python_side_fraction"] < 1
 
     assert "## Training step" in md and "## Recurrent layer(s) forward" in md
-    assert "## Batch-1 latency" in md and "time outside the native kernels" in md
+    assert "## Batch-1 latency" in md and "Python-side time (outside native code)" in md
     assert "| smoke-lstm |" in md
 
 

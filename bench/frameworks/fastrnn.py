@@ -59,15 +59,21 @@ class Bench:
 
     # -- Python-side overhead of train_on_batch ----------------------------------------------
     def overhead(self, steps):
-        """Split `steps` training steps into native kernel time and the rest.
+        """Split `steps` training steps into native code and the Python side.
 
-        `fastrnn._core.rnn_forward/rnn_backward` (looked up at call time by fastrnn.ops) are
-        wrapped with timers, as are the top-level layers' call/backward, the loss gradient and
-        the optimizer update (instance attributes shadowing the methods). Everything is
-        restored afterwards. The timers themselves cost ~1 us per wrapped call.
+        Timers wrap every call into the extension a step makes: the recurrent kernels
+        `fastrnn._core.rnn_forward/rnn_backward` (looked up at call time by fastrnn.ops), the
+        embedding gather and the fused sparse optimizer step (module globals of
+        fastrnn.layers.embedding and fastrnn.optimizers). For the breakdown, they also wrap the
+        top-level layers' call/backward, the loss gradient and the optimizer update (instance
+        attributes shadowing the methods). Everything is restored afterwards. The timers
+        themselves cost ~1 us per wrapped call.
         """
-        acc = dict.fromkeys(("kernels", "recurrent_layers", "other_layers", "loss",
-                             "optimizer"), 0.0)
+        from fastrnn import optimizers as opt_mod
+        from fastrnn.layers import embedding as emb_mod
+
+        acc = dict.fromkeys(("kernels", "native_other", "recurrent_layers", "other_layers",
+                             "loss", "optimizer"), 0.0)
 
         def timed(fn, key):
             def wrapper(*args, **kwargs):
@@ -80,8 +86,9 @@ class Bench:
 
         model = self.model
         patched = [(_core, "rnn_forward"), (_core, "rnn_backward"),
+                   (emb_mod, "_native_lookup"), (opt_mod, "_native_step"),
                    (model.optimizer, "apply")]
-        keys = ["kernels", "kernels", "optimizer"]
+        keys = ["kernels", "kernels", "native_other", "native_other", "optimizer"]
         loss_obj = getattr(model, "_loss_obj", None)
         if loss_obj is not None and hasattr(loss_obj, "value_and_grad"):
             patched.append((loss_obj, "value_and_grad"))
@@ -111,8 +118,12 @@ class Bench:
                                "call _core.rnn_forward/rnn_backward through the module")
         ms = {k: v / steps * 1e3 for k, v in acc.items()}
         step = total / steps * 1e3
+        python_side = step - ms["kernels"] - ms["native_other"]
         return {"steps": steps, "step_ms": step,
                 "native_kernels_ms": ms["kernels"],
+                "native_other_ms": ms["native_other"],
+                "python_side_ms": python_side,
+                "python_side_fraction": python_side / step,
                 "recurrent_python_ms": ms["recurrent_layers"] - ms["kernels"],
                 "numpy_layers_ms": ms["other_layers"], "loss_ms": ms["loss"],
                 "optimizer_ms": ms["optimizer"],
