@@ -153,6 +153,9 @@ def test_loss_get_resolves_names():
         losses.get(lambda a, b: a)
     with pytest.raises(ValueError, match="outside the valid range"):
         losses.sparse_categorical_crossentropy(np.array([5]), np.full((1, 3), 1 / 3, np.float32))
+    with pytest.raises(ValueError, match=r"y_true contains nan; labels must be integers in \[0, 3\)"):
+        losses.sparse_categorical_crossentropy(np.array([1.0, np.nan]),
+                                               np.full((2, 3), 1 / 3, np.float32))
 
 
 # --- metrics ----------------------------------------------------------------------------------

@@ -96,15 +96,24 @@ def test_train_with_imdb_dataset(monkeypatch):
     labels = rng.integers(0, 2, 40)
     calls = {}
 
-    def fake_load_data(num_words=None, **kw):
-        calls["num_words"] = num_words
-        return (seqs, labels), (seqs, labels)
+    def fake_load_data(path=None, num_words=None, **kw):
+        calls["num_words"], calls["path"] = num_words, path
+        return (seqs, labels), (seqs[:30], labels[:30])
 
     monkeypatch.setattr(imdb, "load_data", fake_load_data)
-    model, history = fastrnn.train(dataset="imdb", num_words=50, maxlen=12, units=2,
-                                   embedding_dim=2, epochs=1, verbose=0)
-    assert calls["num_words"] == 50
+    model, history = fastrnn.train(dataset="imdb", data_path="somewhere.tar.gz", num_words=50,
+                                   maxlen=12, units=2, embedding_dim=2, epochs=1, verbose=0)
+    assert calls == {"num_words": 50, "path": "somewhere.tar.gz"}
     assert model.input_shape == (None, 12)
+    # The test split is evaluated after training, exactly as model.evaluate scores it.
+    x_test = fastrnn.preprocessing.pad_sequences(seqs[:30], maxlen=12)
+    loss, acc = model.evaluate(x_test, labels[:30], verbose=0)
+    assert history.test == pytest.approx({"loss": loss, "accuracy": acc}, rel=1e-6)
+    _, history = fastrnn.train(dataset="imdb", num_words=50, maxlen=12, units=2,
+                               embedding_dim=2, epochs=1, verbose=0, evaluate_test=False)
+    assert history.test is None
+    with pytest.raises(ValueError, match="data_path is only used with dataset="):
+        fastrnn.train(x=x_test, y=labels[:30], data_path="x.tar.gz")
     with pytest.raises(ValueError, match="dataset"):
         fastrnn.train(dataset="mnist")
 

@@ -114,6 +114,10 @@ def _sparse_labels(y, p):
         raise ValueError(
             "sparse_categorical_crossentropy: y_true must have the shape of y_pred without its "
             f"last axis, got y_true.shape={np.shape(y)} and y_pred.shape={p.shape}")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        bad = y[~np.isfinite(y)].ravel()[0]
+        raise ValueError(f"sparse_categorical_crossentropy: y_true contains {bad}; labels must "
+                         f"be integers in [0, {p.shape[-1]})")
     labels = y.astype(np.int64)
     n = p.shape[-1]
     if labels.size and (labels.min() < 0 or labels.max() >= n):

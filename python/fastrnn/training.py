@@ -45,13 +45,15 @@ def build_model(cell="lstm", units=32, layers=1, bidirectional=False, embedding_
     return model
 
 
-def _load_dataset(dataset, num_words, maxlen):
+def _load_dataset(dataset, num_words, maxlen, data_path):
+    """((x_train, y_train), (x_test, y_test)), padded to maxlen."""
     if dataset != "imdb":
         raise ValueError(f"train: dataset expected 'imdb' or None, got {dataset!r}")
     from .datasets import imdb
     from .preprocessing import pad_sequences
-    (x_train, y_train), _ = imdb.load_data(num_words=num_words)
-    return pad_sequences(x_train, maxlen=maxlen), np.asarray(y_train)
+    (x_train, y_train), (x_test, y_test) = imdb.load_data(path=data_path, num_words=num_words)
+    return ((pad_sequences(x_train, maxlen=maxlen), np.asarray(y_train)),
+            (pad_sequences(x_test, maxlen=maxlen), np.asarray(y_test)))
 
 
 def _as_padded(x, maxlen):
@@ -75,7 +77,8 @@ def _make_optimizer(optimizer, learning_rate):
     return opt
 
 
-def train(model_or_spec=None, *, x=None, y=None, dataset=None, cell="lstm", units=32, layers=1,
+def train(model_or_spec=None, *, x=None, y=None, dataset=None, data_path=None,
+          evaluate_test=True, cell="lstm", units=32, layers=1,
           bidirectional=False, embedding_dim=32, num_words=10000, maxlen=500, dropout=0.0,
           recurrent_dropout=0.0, dense_dropout=0.0, mask_zero=False, optimizer="rmsprop",
           learning_rate=None, batch_size=128, epochs=5, validation_split=0.2,
@@ -85,17 +88,23 @@ def train(model_or_spec=None, *, x=None, y=None, dataset=None, cell="lstm", unit
     `model_or_spec`: None (build from the keyword arguments), a cell name ("lstm", "gru",
     "simple_rnn"), a dict of keyword arguments for the architecture, or a `Sequential` (used
     as is; compiled with binary_crossentropy/accuracy and `optimizer` if not compiled yet).
-    Data: `x`/`y` arrays (ragged lists of ids are padded to `maxlen`), or `dataset="imdb"`.
+    Data: `x`/`y` arrays (ragged lists of ids are padded to `maxlen`), or `dataset="imdb"`
+    (found through `data_path`, else as `fastrnn.datasets.imdb.load_data` finds it). With a
+    dataset and `evaluate_test`, the trained model is evaluated on the dataset's test split
+    afterwards: `history.test` = {"loss": ..., "accuracy": ...} (else `history.test` is None).
     `seed` makes weights, dropout and shuffling reproducible.
     """
     from .models import Sequential
     from .utils import set_random_seed
     if seed is not None:
         set_random_seed(seed)
+    test = None
     if dataset is not None:
         if x is not None or y is not None:
             raise ValueError("train: pass either x/y or dataset, not both")
-        x, y = _load_dataset(dataset, num_words, maxlen)
+        (x, y), test = _load_dataset(dataset, num_words, maxlen, data_path)
+    elif data_path is not None:
+        raise ValueError("train: data_path is only used with dataset=")
     if x is None or y is None:
         raise ValueError("train: no data; pass x= and y=, or dataset='imdb'")
     x = _as_padded(x, maxlen)
@@ -129,4 +138,10 @@ def train(model_or_spec=None, *, x=None, y=None, dataset=None, cell="lstm", unit
     history = model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
                         validation_split=0.0 if validation_data is not None else validation_split,
                         validation_data=validation_data, callbacks=callbacks, shuffle=shuffle)
+    history.test = None
+    if test is not None and evaluate_test:
+        loss, acc = model.evaluate(*test, batch_size=batch_size, verbose=0)[:2]
+        history.test = {"loss": float(loss), "accuracy": float(acc)}
+        if verbose:
+            print(f"test: loss {loss:.4f} - accuracy {acc:.4f} ({len(test[1])} samples)")
     return model, history
