@@ -59,8 +59,19 @@ def derive(raw, gemm_gflops, frameworks):
         sp = {f"vs_{p}": (ms[p] / mine if mine and ms.get(p) else None) for p in PEERS}
         peers = [ms[p] for p in PEERS if ms.get(p)]
         sp["vs_best"] = min(peers) / mine if mine and peers else None
+        sp["ceiling_vs_best"] = ceiling(row, mode, gemm_gflops, frameworks)
         row["speedup"][mode] = sp
     return row
+
+
+def ceiling(row, mode, gemm_gflops, frameworks):
+    """The most any implementation could gain on the faster peer: the peer's time against the
+    model's FLOPs done at the measured GEMM peak (i.e. fastrnn at 100% of that peak)."""
+    peers = [median_ms(row, p, mode) for p in PEERS if p in frameworks]
+    peers = [t for t in peers if t]
+    if not gemm_gflops or not peers:
+        return None
+    return min(peers) / (row["flops"][mode] / (gemm_gflops * 1e9) * 1e3)
 
 
 def median_ms(row, fw, mode):
@@ -117,7 +128,8 @@ def _table(header, rows):
 def mode_table(out, mode):
     fws = out["frameworks"]
     header = (["configuration"] + [f"{NAMES[f]} ms" for f in fws] +
-              ["vs TF", "vs PyTorch", "vs best", "fastrnn tok/s",
+              ["vs TF", "vs PyTorch", "vs best", "ceiling vs best (100% of peak)",
+               "fastrnn tok/s",
                "% GEMM peak (" + " / ".join(NAMES[f] for f in fws) + ")",
                "peak RSS MB (" + " / ".join(NAMES[f] for f in fws) + ")"])
     if mode == "latency":
@@ -131,6 +143,7 @@ def mode_table(out, mode):
         pf = [t[f].get("peak_fraction") for f in fws]
         rows.append([r["config"]["name"]] + [_f(t[f].get("median_ms"), "{:.3f}") for f in fws] +
                     [_x(sp["vs_tf"]), _x(sp["vs_torch"]), _x(sp["vs_best"]),
+                     _x(ceiling(r, mode, out["gemm"].get("gflops"), fws)),
                      _f(t.get("fastrnn", {}).get("tokens_per_s"), "{:,.0f}"),
                      " / ".join(_f(p if p is None else 100 * p, "{:.1f}%") for p in pf),
                      " / ".join(_f(r["frameworks"][f]["peak_rss_mb"], "{:.0f}") for f in fws)])
