@@ -21,7 +21,7 @@ def threads():
 
 def _run(name, kwargs, native, V, E, steps, ids_fn, seed=0):
     opt = getattr(optimizers, name)(**kwargs)
-    opt.native_sparse = native
+    opt.native = native
     rng = np.random.default_rng(seed)
     table = rng.standard_normal((V, E)).astype(np.float32)
     for step in range(steps):
@@ -52,14 +52,19 @@ def _assert_identical(a, b):
 
 @pytest.mark.parametrize("name,kwargs", CONFIGS)
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
-def test_native_equals_numpy_bitwise(name, kwargs, n_threads, threads):
+def test_native_equals_numpy_bitwise(name, kwargs, n_threads, threads, monkeypatch):
     threads(n_threads)
+    calls = []
+    native_step = optimizers._native_step
+    monkeypatch.setattr(optimizers, "_native_step",
+                        lambda *a, **k: calls.append(1) or native_step(*a, **k))
     # 3000 x 17 is above the size where the native step splits rows across threads.
     for V, E, ids_fn in [(50, 3, _uniform(50)), (3000, 17, _uniform(3000)),
                          (3000, 17, _zipf(3000))]:
         native = _run(name, kwargs, True, V, E, 4, ids_fn)
         numpy_path = _run(name, kwargs, False, V, E, 4, ids_fn)
         _assert_identical(native, numpy_path)
+    assert len(calls) == 3 * 4   # the native path did run
 
 
 def test_thread_count_does_not_change_the_result(threads):
@@ -69,6 +74,33 @@ def test_thread_count_does_not_change_the_result(threads):
         results.append(_run("RMSprop", {}, True, 4000, 32, 3, _zipf(4000)))
     _assert_identical(results[0], results[1])
     _assert_identical(results[0], results[2])
+
+
+def _run_dense(name, kwargs, native, shapes, steps, seed=0):
+    opt = getattr(optimizers, name)(**kwargs)
+    opt.native = native
+    rng = np.random.default_rng(seed)
+    ws = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    for _ in range(steps):
+        opt.apply([rng.standard_normal(s).astype(np.float32) for s in shapes], ws)
+    return ws, [np.asarray(v) for v in opt.variables]
+
+
+@pytest.mark.parametrize("name,kwargs", CONFIGS)
+def test_native_dense_updates_equal_numpy_bitwise(name, kwargs, threads, monkeypatch):
+    threads(2)
+    calls = []
+    native_step = optimizers._native_step
+    monkeypatch.setattr(optimizers, "_native_step",
+                        lambda *a, **k: calls.append(a[1].shape) or native_step(*a, **k))
+    shapes = [(7, 5), (5,), (3, 4, 2), (600, 64)]   # the last one spans both threads
+    (wa, va), (wb, vb) = (_run_dense(name, kwargs, n, shapes, 3) for n in (True, False))
+    assert calls == [(7, 5), (1, 5), (3, 8), (600, 64)] * 3   # the native path did run
+    for a, b in zip(wa, wb):
+        assert np.isfinite(a).all()
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(va, vb):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_empty_gradient_still_decays_slots():
