@@ -52,8 +52,14 @@ def _check_result_row(row, frameworks, modes=MODES):
             assert {"median_ms", "samples_ms", "inner", "tokens_per_s", "gflops",
                     "peak_fraction"} <= set(t)
             assert len(t["samples_ms"]) >= 1
+    peers = [f for f in frameworks if f != "fastrnn"]
     for mode in modes:
-        assert set(row["speedup"][mode]) == {"vs_tf", "vs_torch", "vs_best"}
+        sp = row["speedup"][mode]
+        assert set(sp) == {"vs_tf", "vs_torch", "vs_best", "ceiling_vs_best"}
+        # The ceiling (peer time against the FLOPs at GEMM peak) exists whenever a peer ran.
+        assert (sp["ceiling_vs_best"] is not None) == bool(peers)
+        if peers:
+            assert sp["ceiling_vs_best"] > 0
 
 
 def test_smoke_run_writes_json_and_markdown(tmp_path):
