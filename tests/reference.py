@@ -357,3 +357,18 @@ def bidirectional_backward(cache, d_output, d_states=None):
         grads[name] = rnn_backward(c, d_seq, ds)
     grads["x"] = grads["forward"].pop("x") + grads["backward"].pop("x")
     return grads
+
+
+def numeric_grad(loss, arr, eps=1e-6):
+    """Central finite differences of the scalar `loss()` with respect to `arr` (changed in
+    place one element at a time and restored)."""
+    grad = np.zeros_like(arr)
+    for idx in np.ndindex(arr.shape):
+        old = arr[idx]
+        arr[idx] = old + eps
+        plus = loss()
+        arr[idx] = old - eps
+        minus = loss()
+        arr[idx] = old
+        grad[idx] = (plus - minus) / (2 * eps)
+    return grad

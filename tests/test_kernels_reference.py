@@ -303,19 +303,6 @@ def test_float32_matches_reference(cell, kw):
 # ---------------------------------------------------------------------------------------------
 # finite differences on fastrnn.ops (float64)
 
-def _numeric_grad(loss, arr, eps=1e-6):
-    grad = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        plus = loss()
-        arr[idx] = old - eps
-        minus = loss()
-        arr[idx] = old
-        grad[idx] = (plus - minus) / (2 * eps)
-    return grad
-
-
 FD_VARIANTS = {
     "mask_random_backwards_zero_out_per_gate_dropout_relu_hard_sigmoid": dict(
         mask="random", go_backwards=True, zero_output_for_mask=True, dropout="both_per_gate",
@@ -366,7 +353,7 @@ def test_finite_differences(cell, cell_opts, variant):
     for name, arr in params.items():
         analytic = (grads["initial_state"][int(name[-2])] if name.startswith("initial")
                     else grads[name])
-        numeric = _numeric_grad(loss, arr)
+        numeric = ref.numeric_grad(loss, arr)
         assert np.all(np.isfinite(analytic))
         err = rel_error(analytic, numeric)
         assert err < FD_REL, f"{name}: finite-difference relative error {err:.3g}"

@@ -18,6 +18,7 @@ from reference import (  # noqa: E402
     activation_fn,
     bidirectional_backward,
     bidirectional_forward,
+    numeric_grad,
     rnn_backward,
     rnn_forward,
 )
@@ -303,19 +304,6 @@ def _relative_error(numeric, analytic):
     return np.abs(numeric - analytic).max() / max(np.abs(numeric).max(), 1e-12)
 
 
-def _numeric_grad(loss, arr, eps=1e-6):
-    grad = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        plus = loss()
-        arr[idx] = old - eps
-        minus = loss()
-        arr[idx] = old
-        grad[idx] = (plus - minus) / (2 * eps)
-    return grad
-
-
 FD_VARIANTS = {
     "masked_backwards_zero_output_per_gate_dropout": dict(
         go_backwards=True, zero_output_for_mask=True, per_gate=True, use_bias=True,
@@ -360,9 +348,9 @@ def test_backward_finite_differences(cell, cell_opts, variant):
     if use_bias:
         params["bias"] = bias
     for name, arr in params.items():
-        assert _relative_error(_numeric_grad(loss, arr), grads[name]) < 1e-6, name
+        assert _relative_error(numeric_grad(loss, arr), grads[name]) < 1e-6, name
     for arr, g in zip(init, grads["initial_state"], strict=True):
-        assert _relative_error(_numeric_grad(loss, arr), g) < 1e-6
+        assert _relative_error(numeric_grad(loss, arr), g) < 1e-6
 
 
 @pytest.mark.parametrize("merge_mode", ["mul", None], ids=str)
@@ -385,7 +373,7 @@ def test_bidirectional_backward_finite_differences(merge_mode):
 
     grads = bidirectional_backward(cache, tuple(d_out) if merge_mode is None else d_out[0],
                                    d_states)
-    assert _relative_error(_numeric_grad(loss, x), grads["x"]) < 1e-6
+    assert _relative_error(numeric_grad(loss, x), grads["x"]) < 1e-6
     for weights, name in ((fw, "forward"), (bw, "backward")):
         for arr, key in zip(weights, ("kernel", "recurrent_kernel", "bias")):
-            assert _relative_error(_numeric_grad(loss, arr), grads[name][key]) < 1e-6
+            assert _relative_error(numeric_grad(loss, arr), grads[name][key]) < 1e-6

@@ -63,6 +63,21 @@ inline std::size_t bwd_ws(const RnnSpec& s) {
          kCarveSlack;
 }
 
+// The block's weight gradients (and its rows of dx) when one dG [B*T, G*H] holds the
+// pre-activation gradients of all gates (SimpleRNN, LSTM). scratch: the cell's full-batch
+// row scratch or null (see needs_row_scratch).
+template <typename T>
+void block_weight_grads(const Geo& g, const RnnSpec& spec, const BackwardArgs<T>& a,
+                        const Block& blk, const T* dG, const T* hprev, T* scratch, T* dW,
+                        T* dU, T* db) {
+  T* sc = scratch ? scratch + blk.b0 * g.T * std::max(g.D, g.H) : nullptr;
+  input_backprop(g, blk, a.x, a.kernel, a.input_dropout, spec.input_dropout_groups, dG, dW,
+                 a.d_x, sc);
+  recurrent_weight_grad(g, blk, hprev, a.recurrent_dropout, spec.recurrent_dropout_groups, dG,
+                        g.GH, index_t(0), g.GH, dU, sc);
+  if (db) bias_grad(g, blk, dG, g.GH, g.GH, db);
+}
+
 template <typename T, typename Step>
 void run_forward(const RnnSpec& spec, const ForwardArgs<T>& a, Step&& step) {
   const Geo g(spec);

@@ -70,12 +70,7 @@ void lstm_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
     recurrent_backprop(g, dG + st.row0 * GH, Tn * GH, nb, *st.Ut, 0, GH, st.rm,
                        spec.recurrent_dropout_groups, st.dhp, st.t2);
   }, [&](const Block& blk, T* dW, T* dU, T* db) {
-    T* sc = scratch ? scratch + blk.b0 * Tn * std::max(g.D, H) : nullptr;
-    input_backprop(g, blk, a.x, a.kernel, a.input_dropout, spec.input_dropout_groups, dG, dW,
-                   a.d_x, sc);
-    recurrent_weight_grad(g, blk, c_hprev, a.recurrent_dropout, spec.recurrent_dropout_groups,
-                          dG, GH, index_t(0), GH, dU, sc);
-    if (db) bias_grad(g, blk, dG, GH, GH, db);
+    block_weight_grads(g, spec, a, blk, dG, c_hprev, scratch, dW, dU, db);
   });
 }
 
