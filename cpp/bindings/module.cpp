@@ -161,6 +161,41 @@ struct Arrays {  // holders keep borrowed references alive during the call
   py::array x, k, rk, b, h0, c0, mask, din, drec, cache, dy, dlast, dhn, dcn;
 };
 
+// The arguments forward and backward share, checked in one place: x, the weights, the mask
+// and the dropout masks. Sets spec.use_bias from the bias' presence and validates spec.
+struct Shared {
+  const py::array *x, *kernel, *rkernel, *bias, *mask, *din, *drec;
+};
+
+Shared check_shared(const Checker& ck, fastrnn::RnnSpec& spec, const py::array& x,
+                    const py::object& kernel, const py::object& rkernel, const py::object& bias,
+                    const py::object& mask, const py::object& din, const py::object& drec,
+                    Arrays& h) {
+  const index_t B = spec.batch, Tn = spec.steps, D = spec.input, H = spec.hidden;
+  const index_t G = fastrnn::num_gates(spec.cell), GH = G * H;
+  Shared s;
+  s.x = ck.get(x, "x", {B, Tn, D}, false, h.x);
+  s.kernel = ck.get(kernel, "kernel", {D, GH}, false, h.k);
+  s.rkernel = ck.get(rkernel, "recurrent_kernel", {H, GH}, false, h.rk);
+  s.bias = ck.get(bias, "bias", bias_shape(spec), true, h.b);
+  spec.use_bias = s.bias != nullptr;
+  s.mask = ck.get(mask, "mask", {B, Tn}, true, h.mask, true);
+  s.din = dropout_arg(ck, din, "dropout_mask", G, B, D, h.din, spec.input_dropout_groups);
+  s.drec = dropout_arg(ck, drec, "recurrent_dropout_mask", G, B, H, h.drec,
+                       spec.recurrent_dropout_groups);
+  try { fastrnn::validate(spec); } catch (const std::invalid_argument& e) { throw py::value_error(e.what()); }
+  return s;
+}
+
+// Points the kernel arguments (ForwardArgs or BackwardArgs) at the shared inputs.
+template <typename T, typename Args>
+void point_shared(const Shared& s, Args& a) {
+  a.x = cptr<T>(s.x); a.kernel = cptr<T>(s.kernel); a.recurrent_kernel = cptr<T>(s.rkernel);
+  a.bias = cptr<T>(s.bias);
+  a.mask = s.mask ? static_cast<const std::uint8_t*>(s.mask->data()) : nullptr;
+  a.input_dropout = cptr<T>(s.din); a.recurrent_dropout = cptr<T>(s.drec);
+}
+
 template <typename T>
 py::tuple forward_impl(fastrnn::RnnSpec spec, const py::array& x, const py::object& kernel,
                        const py::object& rkernel, const py::object& bias, const py::object& h0,
@@ -169,21 +204,11 @@ py::tuple forward_impl(fastrnn::RnnSpec spec, const py::array& x, const py::obje
                        bool return_sequences) {
   const Checker ck{x.dtype()};
   Arrays h;
-  const index_t B = spec.batch, Tn = spec.steps, D = spec.input, H = spec.hidden;
-  const index_t G = fastrnn::num_gates(spec.cell), GH = G * H;
+  const Shared in = check_shared(ck, spec, x, kernel, rkernel, bias, mask, din, drec, h);
+  const index_t B = spec.batch, Tn = spec.steps, H = spec.hidden;
   const bool lstm = spec.cell == fastrnn::Cell::LSTM;
-  auto ax = ck.get(x, "x", {B, Tn, D}, false, h.x);
-  auto ak = ck.get(kernel, "kernel", {D, GH}, false, h.k);
-  auto ark = ck.get(rkernel, "recurrent_kernel", {H, GH}, false, h.rk);
-  auto ab = ck.get(bias, "bias", bias_shape(spec), true, h.b);
-  spec.use_bias = ab != nullptr;
   auto ah0 = ck.get(h0, "initial_state[0]", {B, H}, true, h.h0);
   auto ac0 = lstm ? ck.get(c0, "initial_state[1]", {B, H}, true, h.c0) : nullptr;
-  auto am = ck.get(mask, "mask", {B, Tn}, true, h.mask, true);
-  auto adin = dropout_arg(ck, din, "dropout_mask", G, B, D, h.din, spec.input_dropout_groups);
-  auto adrec = dropout_arg(ck, drec, "recurrent_dropout_mask", G, B, H, h.drec,
-                           spec.recurrent_dropout_groups);
-  try { fastrnn::validate(spec); } catch (const std::invalid_argument& e) { throw py::value_error(e.what()); }
 
   auto out = return_sequences ? empty<T>({B, Tn, H}) : empty<T>({B, H});
   auto hn = empty<T>({B, H});
@@ -194,10 +219,8 @@ py::tuple forward_impl(fastrnn::RnnSpec spec, const py::array& x, const py::obje
   const std::size_t ws_size = fastrnn::forward_workspace_size(spec);
 
   fastrnn::ForwardArgs<T> a;
-  a.x = cptr<T>(ax); a.kernel = cptr<T>(ak); a.recurrent_kernel = cptr<T>(ark); a.bias = cptr<T>(ab);
+  point_shared<T>(in, a);
   a.h0 = cptr<T>(ah0); a.c0 = cptr<T>(ac0);
-  a.mask = am ? static_cast<const std::uint8_t*>(am->data()) : nullptr;
-  a.input_dropout = cptr<T>(adin); a.recurrent_dropout = cptr<T>(adrec);
   (return_sequences ? a.outputs : a.last_output) = mptr(out);
   a.h_n = mptr(hn); a.c_n = lstm ? mptr(cn) : nullptr;
   a.cache = training ? mptr(cache) : nullptr;
@@ -218,19 +241,11 @@ py::tuple backward_impl(fastrnn::RnnSpec spec, const py::array& x, const py::obj
                         bool need_d_initial) {
   const Checker ck{x.dtype()};
   Arrays h;
+  const Shared in = check_shared(ck, spec, x, kernel, rkernel, bias, mask, din, drec, h);
   const index_t B = spec.batch, Tn = spec.steps, D = spec.input, H = spec.hidden;
-  const index_t G = fastrnn::num_gates(spec.cell), GH = G * H;
+  const index_t GH = fastrnn::num_gates(spec.cell) * H;
   const bool lstm = spec.cell == fastrnn::Cell::LSTM;
-  auto ax = ck.get(x, "x", {B, Tn, D}, false, h.x);
-  auto ak = ck.get(kernel, "kernel", {D, GH}, false, h.k);
-  auto ark = ck.get(rkernel, "recurrent_kernel", {H, GH}, false, h.rk);
-  auto ab = ck.get(bias, "bias", bias_shape(spec), true, h.b);
-  spec.use_bias = ab != nullptr;
-  auto am = ck.get(mask, "mask", {B, Tn}, true, h.mask, true);
-  auto adin = dropout_arg(ck, din, "dropout_mask", G, B, D, h.din, spec.input_dropout_groups);
-  auto adrec = dropout_arg(ck, drec, "recurrent_dropout_mask", G, B, H, h.drec,
-                           spec.recurrent_dropout_groups);
-  try { fastrnn::validate(spec); } catch (const std::invalid_argument& e) { throw py::value_error(e.what()); }
+  const py::array* ab = in.bias;
   auto acache = ck.get(cache, "cache", {static_cast<index_t>(fastrnn::cache_size(spec))}, false, h.cache);
   auto ady = ck.get(d_outputs, "d_outputs", {B, Tn, H}, true, h.dy);
   auto adl = ck.get(d_last, "d_last", {B, H}, true, h.dlast);
@@ -250,9 +265,7 @@ py::tuple backward_impl(fastrnn::RnnSpec spec, const py::array& x, const py::obj
   const std::size_t ws_size = fastrnn::backward_workspace_size(spec);
 
   fastrnn::BackwardArgs<T> a;
-  a.x = cptr<T>(ax); a.kernel = cptr<T>(ak); a.recurrent_kernel = cptr<T>(ark); a.bias = cptr<T>(ab);
-  a.mask = am ? static_cast<const std::uint8_t*>(am->data()) : nullptr;
-  a.input_dropout = cptr<T>(adin); a.recurrent_dropout = cptr<T>(adrec);
+  point_shared<T>(in, a);
   a.cache = cptr<T>(acache); a.d_outputs = cptr<T>(ady); a.d_last = cptr<T>(adl);
   a.d_h_n = cptr<T>(adh); a.d_c_n = cptr<T>(adc);
   a.d_x = need_dx ? mptr(dx) : nullptr; a.d_kernel = mptr(dk); a.d_recurrent_kernel = mptr(drk);
