@@ -193,10 +193,24 @@ void recurrent_weight_grad(const Geo& g, const Block& blk, const T* hp, const T*
 }
 
 // The block's share of db[c] = sum over its rows of dG[:, c], for n columns (written).
+// Row by row (contiguous, vectorised; a column-wise reduction of the row-major dG strides
+// through all of it once per column), in chunks of kBiasChunk rows whose sums are then added
+// in order, which keeps the float rounding close to a pairwise sum.
+constexpr index_t kBiasChunk = 64;
 template <typename T>
 void bias_grad(const Geo& g, const Block& blk, const T* dG, index_t ldg, index_t n, T* db) {
-  Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(db, n) =
-      cmat(dG + blk.b0 * g.T * ldg, blk.nb * g.T, n, ldg).colwise().sum();
+  using RowV = Eigen::Array<T, 1, Eigen::Dynamic>;
+  using CRowMap = Eigen::Map<const RowV>;
+  Eigen::Map<RowV> total(db, n);
+  total.setZero();
+  RowV chunk(n);  // outside the time loop: runs once per block after it
+  const T* p = dG + blk.b0 * g.T * ldg;
+  const index_t rows = blk.nb * g.T;
+  for (index_t r0 = 0; r0 < rows; r0 += kBiasChunk) {
+    chunk = CRowMap(p + r0 * ldg, n);
+    for (index_t r = r0 + 1; r < std::min(rows, r0 + kBiasChunk); ++r) chunk += CRowMap(p + r * ldg, n);
+    total += chunk;
+  }
 }
 
 // ---- per-step routing of states, outputs and masks (one thread's rows) ----
