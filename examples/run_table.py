@@ -88,6 +88,9 @@ def parse_args(argv=None):
                         help="override every notebook's epochs (passed to the scripts)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for both frameworks (passed to the scripts)")
+    parser.add_argument("--time-threads", type=int, default=None,
+                        help="tabulate s/epoch and the speedup only from runs made with this "
+                             "--threads value (accuracies still use every run)")
     parser.add_argument("--data", default=None, help="IMDB archive (default: $FASTRNN_DATA)")
     parser.add_argument("--out", default=DEFAULT_OUT,
                         help="folder for results JSON/PNG and logs (default: examples/out)")
@@ -238,7 +241,12 @@ def _reported(reported):
     return "n/r"
 
 
-def render(table, order, quick, out):
+def _requested_threads(result):
+    threads = result.get("threads")
+    return threads.get("requested") if isinstance(threads, dict) else None
+
+
+def render(table, order, quick, out, time_threads=None):
     lines = []
     title = "Seed notebooks: fastrnn vs Keras" + (" (QUICK smoke runs)" if quick else "")
     lines.append(f"# {title}\n")
@@ -254,7 +262,9 @@ def render(table, order, quick, out):
                  f"{' / '.join(format(n, ',') for n in n_test)} test reviews; "
                  "s/epoch is the median wall time of an epoch (training + validation); "
                  "speedup = Keras s/epoch / fastrnn s/epoch. With several seeds: mean ± std "
-                 "(sample standard deviation).\n")
+                 "(sample standard deviation)." +
+                 (f" s/epoch and speedup use only the runs made with --threads {time_threads} "
+                  "(both frameworks on that many threads)." if time_threads else "") + "\n")
     header = ("| Notebook | Model | Reported | fastrnn test acc | Keras test acc | "
               "fastrnn best val acc | Keras best val acc | fastrnn s/epoch | Keras s/epoch | "
               "Speedup | Seeds (fastrnn / Keras) |")
@@ -269,7 +279,9 @@ def render(table, order, quick, out):
         runs = table[key]
         fr, kr = runs.get("fastrnn", []), runs.get("keras", [])
         reported = (fr or kr)[0].get("reported")
-        f_spe, k_spe = _values(fr, "seconds_per_epoch"), _values(kr, "seconds_per_epoch")
+        timed = [[r for r in rs if time_threads is None or _requested_threads(r) == time_threads]
+                 for rs in (fr, kr)]
+        f_spe, k_spe = (_values(rs, "seconds_per_epoch") for rs in timed)
         speed = (f"{statistics.fmean(k_spe) / statistics.fmean(f_spe):.2f}×"
                  if f_spe and k_spe else "—")
         lines.append(
@@ -323,7 +335,7 @@ def main(argv=None):
     if not table:
         print(f"no results in {args.out} to tabulate", file=sys.stderr)
         return 1
-    text = render(table, order, args.quick, args.out)
+    text = render(table, order, args.quick, args.out, args.time_threads)
     os.makedirs(os.path.dirname(os.path.abspath(args.table)), exist_ok=True)
     with open(args.table, "w") as f:
         f.write(text)

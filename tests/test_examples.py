@@ -136,6 +136,17 @@ def test_run_table_renders_quick_results(quick_runs, imdb_env, tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| 0")]
     assert len(rows) >= sum(len(m) for m in SCRIPTS.values())   # + the config table
     assert "| 002 | lstm | 0.839 |" in text
+    # --time-threads keeps accuracies from every run but times only runs with that setting
+    # (the quick runs were made without --threads): no s/epoch, no speedup.
+    proc = run([sys.executable, str(EXAMPLES / "run_table.py"), "--quick", "--render-only",
+                "--time-threads", "3", "--out", str(out), "--table", str(table)], imdb_env,
+               timeout=120)
+    assert proc.returncode == 0, describe(proc)
+    text = table.read_text()
+    assert "only the runs made with --threads 3" in text
+    row = next(line for line in text.splitlines() if line.startswith("| 002 | lstm |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3] != "—" and cells[7:10] == ["—", "—", "—"], row
 
 
 def test_run_table_dry_run():
