@@ -397,7 +397,8 @@ class Sequential:
         x, y = _to_array(x, "x"), _to_array(y, "y")
         _check_xy(x, y)
         self._ensure_built(x)
-        self._check_input_values(x)
+        # No whole-array pre-check of the ids here (fit does one per call): in a single batch
+        # the first layer validates them during the forward, before any weight changes.
         self.reset_metrics()
         self._step(x, y, training=True)
         logs = self._logs()
