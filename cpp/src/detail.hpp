@@ -71,23 +71,55 @@ inline Block my_block(index_t B) {
   return {b0, base + (id < extra ? 1 : 0)};
 }
 
-// dst[b-b0,t,:] = src[b,t,:] * m[b,:] for the block's samples b and all t (K features).
-// src and m are full arrays ([B,T,K], [B,K]); dst is block-local scratch [nb,T,K].
-template <typename T>
-void scale_rows_by_sample(const Block& blk, index_t Tn, index_t K, const T* src, const T* m, T* dst) {
-  for (index_t b = blk.b0; b < blk.b0 + blk.nb; ++b)
-    arr(dst + (b - blk.b0) * Tn * K, Tn, K, K) = carr(src + b * Tn * K, Tn, K, K).rowwise() * CRow<T>(m + b * K, K);
+inline int thread_index() {
+#ifdef FASTRNN_OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
 }
 
 // Columns of gate-group g when `groups` masks cover G*H columns.
 inline index_t group_width(const Geo& g, int groups) { return groups <= 1 ? g.GH : g.H * (g.G / groups); }
 
+// Dropout masks are per sample and constant over time, so a sample's masked product folds
+// into its weight: (x_b * m_k[b]) @ W_k = x_b @ (diag(m_k[b]) W_k). The masked GEMMs below
+// therefore run one sample at a time on a folded [rows, GH] weight (or fold the mask into a
+// sample's weight-gradient product), instead of copying masked [T, rows] inputs per group.
+//
+// out[r, c] (= or +=) src[r, c] * m_k[b, r] for columns c in [c0, c1), k the column's group.
+// src, out: [rows, GH] (ld GH); mask: [groups, B, rows].
+template <typename T>
+void fold_sample_mask(const Geo& g, index_t rows, const T* src, const T* mask, int groups,
+                      index_t b, index_t c0, index_t c1, T* out, bool accumulate) {
+  const index_t cw = group_width(g, groups);
+  for (int k = 0; k < groups; ++k) {
+    const index_t lo = std::max(c0, k * cw), hi = std::min(c1, (k + 1) * cw);
+    if (lo >= hi) continue;
+    const T* m = mask + (k * g.B + b) * rows;
+    for (index_t r = 0; r < rows; ++r) {
+      const T s = m[r];
+      const T* in = src + r * g.GH;
+      T* o = out + r * g.GH;
+      if (accumulate) for (index_t c = lo; c < hi; ++c) o[c] += in[c] * s;
+      else for (index_t c = lo; c < hi; ++c) o[c] = in[c] * s;
+    }
+  }
+}
+
+// Per-thread scratch of the masked GEMMs: a folded weight and one sample's product.
+inline std::size_t fold_scratch_size(const RnnSpec& s) {
+  const std::size_t GH = num_gates(s.cell) * s.hidden;
+  const std::size_t n = 2 * (std::max<std::size_t>(s.input, s.hidden) * GH + kSliceAlign);
+  return (n + kSliceAlign - 1) / kSliceAlign * kSliceAlign;  // keeps every slice aligned
+}
+
 // The GEMMs below run on one thread's block of samples: rows [b0*T, (b0+nb)*T) of the
 // [B*T, *] arrays, which are contiguous. Full-array base pointers are passed, except
-// `scratch`, which is the thread's own [nb*T*max(D,H)] slice.
+// `scratch`, the thread's own fold_scratch_size slice (used only with dropout masks).
 
 // xproj[rows, GH] = sum over dropout groups of (x * m_g) @ W[:, cols_g]. No bias.
-// scratch: block-local [nb*T*D] when groups > 0.
+// scratch: the thread's fold_scratch_size slice when groups > 0.
 template <typename T>
 void input_projection(const Geo& g, const Block& blk, const T* x, const T* W, const T* in_mask,
                       int groups, T* xproj, T* scratch) {
@@ -96,11 +128,10 @@ void input_projection(const Geo& g, const Block& blk, const T* x, const T* W, co
     mat(xproj + r0 * g.GH, n, g.GH, g.GH).noalias() = cmat(x + r0 * g.D, n, g.D, g.D) * cmat(W, g.D, g.GH, g.GH);
     return;
   }
-  const index_t cw = group_width(g, groups);
-  for (int k = 0; k < groups; ++k) {
-    scale_rows_by_sample(blk, g.T, g.D, x, in_mask + k * g.B * g.D, scratch);
-    mat(xproj + r0 * g.GH + k * cw, n, cw, g.GH).noalias() =
-        cmat(scratch, n, g.D, g.D) * cmat(W + k * cw, g.D, cw, g.GH);
+  for (index_t b = blk.b0; b < blk.b0 + blk.nb; ++b) {
+    fold_sample_mask(g, g.D, W, in_mask, groups, b, 0, g.GH, scratch, false);
+    mat(xproj + b * g.T * g.GH, g.T, g.GH, g.GH).noalias() =
+        cmat(x + b * g.T * g.D, g.T, g.D, g.D) * cmat(scratch, g.D, g.GH, g.GH);
   }
 }
 
@@ -144,7 +175,7 @@ void recurrent_backprop(const Geo& g, const T* dG, index_t ldg, index_t nb, cons
 
 // The block's share of dW = sum_g (x*m_g)^T dG[:, cols_g] (written to dW, a [D,GH] partial),
 // and its rows of dx = sum_g (dG_g W_g^T) * m_g (dx may be null). dG [B*T, GH].
-// scratch: block-local [nb*T*D] when groups > 0.
+// scratch: the thread's fold_scratch_size slice when groups > 0.
 template <typename T>
 void input_backprop(const Geo& g, const Block& blk, const T* x, const T* W, const T* in_mask,
                     int groups, const T* dG, T* dW, T* dx, T* scratch) {
@@ -157,23 +188,24 @@ void input_backprop(const Geo& g, const Block& blk, const T* x, const T* W, cons
     if (dxr) mat(dxr, n, g.D, g.D).noalias() = cmat(dGr, n, g.GH, g.GH) * cmat(W, g.D, g.GH, g.GH).transpose();
     return;
   }
-  const index_t cw = group_width(g, groups);
-  if (dxr) std::fill(dxr, dxr + n * g.D, T(0));
-  for (int k = 0; k < groups; ++k) {
-    const T* m = in_mask + k * g.B * g.D;
-    scale_rows_by_sample(blk, g.T, g.D, x, m, scratch);
-    mat(dW + k * cw, g.D, cw, g.GH).noalias() = cmat(scratch, n, g.D, g.D).transpose() * cmat(dGr + k * cw, n, cw, g.GH);
-    if (dxr) {
-      mat(scratch, n, g.D, g.D).noalias() = cmat(dGr + k * cw, n, cw, g.GH) * cmat(W + k * cw, g.D, cw, g.GH).transpose();
-      for (index_t b = blk.b0; b < blk.b0 + blk.nb; ++b)
-        arr(dx + b * g.T * g.D, g.T, g.D, g.D) += carr(scratch + (b - blk.b0) * g.T * g.D, g.T, g.D, g.D).rowwise() * CRow<T>(m + b * g.D, g.D);
+  Carver<T> sc{scratch};
+  T* Wb = sc.take(g.D * g.GH);
+  T* P = sc.take(g.D * g.GH);
+  std::fill(dW, dW + g.D * g.GH, T(0));
+  for (index_t b = blk.b0; b < blk.b0 + blk.nb; ++b) {
+    const T* dGb = dG + b * g.T * g.GH;
+    mat(P, g.D, g.GH, g.GH).noalias() = cmat(x + b * g.T * g.D, g.T, g.D, g.D).transpose() * cmat(dGb, g.T, g.GH, g.GH);
+    fold_sample_mask(g, g.D, P, in_mask, groups, b, 0, g.GH, dW, true);
+    if (dx) {
+      fold_sample_mask(g, g.D, W, in_mask, groups, b, 0, g.GH, Wb, false);
+      mat(dx + b * g.T * g.D, g.T, g.D, g.D).noalias() = cmat(dGb, g.T, g.GH, g.GH) * cmat(Wb, g.D, g.GH, g.GH).transpose();
     }
   }
 }
 
 // The block's share of dU[:, c0:c1] = sum_g (hp*rm_g)^T dG[:, cols_g ∩ [c0,c1)], written to a
 // [H,GH] partial. hp [B*T,H] is the recurrent matmul's left operand before dropout; dG has
-// leading dim ldg. scratch: block-local [nb*T*H] when groups > 0.
+// leading dim ldg. scratch: the thread's fold_scratch_size slice when groups > 0.
 template <typename T>
 void recurrent_weight_grad(const Geo& g, const Block& blk, const T* hp, const T* rmask, int groups,
                            const T* dG, index_t ldg, index_t c0, index_t c1, T* dU, T* scratch) {
@@ -183,12 +215,11 @@ void recurrent_weight_grad(const Geo& g, const Block& blk, const T* hp, const T*
     mat(dU + c0, g.H, c1 - c0, g.GH).noalias() = cmat(hp + r0 * g.H, n, g.H, g.H).transpose() * cmat(dGr + c0, n, c1 - c0, ldg);
     return;
   }
-  const index_t cw = group_width(g, groups);
-  for (int k = 0; k < groups; ++k) {
-    const index_t lo = std::max(c0, k * cw), hi = std::min(c1, (k + 1) * cw);
-    if (lo >= hi) continue;
-    scale_rows_by_sample(blk, g.T, g.H, hp, rmask + k * g.B * g.H, scratch);
-    mat(dU + lo, g.H, hi - lo, g.GH).noalias() = cmat(scratch, n, g.H, g.H).transpose() * cmat(dGr + lo, n, hi - lo, ldg);
+  for (index_t r = 0; r < g.H; ++r) std::fill(dU + r * g.GH + c0, dU + r * g.GH + c1, T(0));
+  for (index_t b = blk.b0; b < blk.b0 + blk.nb; ++b) {
+    mat(scratch + c0, g.H, c1 - c0, g.GH).noalias() =
+        cmat(hp + b * g.T * g.H, g.T, g.H, g.H).transpose() * cmat(dG + b * g.T * ldg + c0, g.T, c1 - c0, ldg);
+    fold_sample_mask(g, g.H, scratch, rmask, groups, b, c0, c1, dU, true);
   }
 }
 

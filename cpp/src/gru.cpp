@@ -74,7 +74,8 @@ void gru_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
   Carver<T> ws{a.workspace};
   T* dG = ws.take(BT * GH);                     // gradients of the input-side pre-activations
   T* dR = after ? ws.take(BT * GH) : nullptr;   // ... of the recurrent-side ones (reset_after)
-  T* scratch = needs_row_scratch(spec) ? ws.take(BT * std::max(g.D, H)) : nullptr;
+  T* rows = needs_row_scratch(spec) ? ws.take(BT * H) : nullptr;  // r * h_dropped
+  T* fold = has_dropout(spec) ? ws.take(team_size(spec) * fold_scratch_size(spec)) : nullptr;
   run_backward<T>(spec, a, dG, dR, GH, ws.p, [&](BwdStep<T>& st) {
     const index_t nb = st.nb;
     auto P = carr(c_gates + st.row0 * GH, nb, GH, Tn * GH);
@@ -107,7 +108,7 @@ void gru_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
       recurrent_backprop(g, dG + st.row0 * GH, Tn * GH, nb, *st.Ut, 0, 2 * H, st.rm, rg, st.dhp, st.t2);
     }
   }, [&](const Block& blk, T* dW, T* dU, T* db) {
-    T* sc = scratch ? scratch + blk.b0 * Tn * std::max(g.D, H) : nullptr;
+    T* sc = thread_fold_scratch(spec, fold);
     input_backprop(g, blk, a.x, a.kernel, a.input_dropout, spec.input_dropout_groups, dG, dW,
                    a.d_x, sc);
     if (after) {
@@ -122,13 +123,13 @@ void gru_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
     // The candidate matmul's left operand r * h_dropped, rebuilt from the cache.
     const T* m = rg ? a.recurrent_dropout + candidate_group(rg) * g.B * H : nullptr;
     for (index_t b = blk.b0; b < blk.b0 + blk.nb; ++b) {
-      auto q = arr(sc + (b - blk.b0) * Tn * H, Tn, H, H);
+      auto q = arr(rows + b * Tn * H, Tn, H, H);
       q = carr(c_gates + b * Tn * GH + H, Tn, H, GH) * carr(c_hprev + b * Tn * H, Tn, H, H);
       if (m) q.rowwise() *= CRow<T>(m + b * H, H);
     }
     const index_t r0 = blk.b0 * Tn, n = blk.nb * Tn;
     mat(dU + 2 * H, H, H, GH).noalias() =
-        cmat(sc, n, H, H).transpose() * cmat(dG + r0 * GH + 2 * H, n, H, GH);
+        cmat(rows + r0 * H, n, H, H).transpose() * cmat(dG + r0 * GH + 2 * H, n, H, GH);
     if (db) bias_grad(g, blk, dG, GH, GH, db);
   });
 }
