@@ -5,9 +5,15 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstdlib>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "fastrnn/common.hpp"
 
@@ -96,18 +102,32 @@ template <typename T>
 T* mptr(py::array_t<T>& a) { return a.mutable_data(); }
 
 // Kernel workspace, kept per calling thread and grown on demand, so repeated calls (one per
-// training step) reuse warm pages instead of faulting in fresh memory each time. The base is
-// 64-byte aligned (the kernels carve aligned slices from it).
+// training step) reuse warm pages instead of faulting in fresh memory each time. It holds the
+// input projection and the gate gradients, [B,T,G*H] arrays that every time step reads or
+// writes one row per sample, T*G*H elements apart: with 4 KiB pages each row is its own TLB
+// entry, so large buffers are 2 MiB-aligned and advised as huge pages (Linux, THP "madvise").
 template <typename T>
 T* workspace(std::size_t n) {
-  thread_local std::vector<T> buf;
-  constexpr std::size_t pad = 64 / sizeof(T);
-  if (buf.size() < n + pad) {
-    std::vector<T>().swap(buf);
-    buf.resize(n + pad);
+  struct Free { void operator()(void* p) const { std::free(p); } };
+  thread_local std::unique_ptr<void, Free> buf;
+  thread_local std::size_t cap = 0;  // elements
+  if (cap < n) {
+    constexpr std::size_t kHuge = std::size_t(2) << 20;
+    const std::size_t bytes = n * sizeof(T);
+    const bool huge = bytes >= kHuge;
+    const std::size_t align = huge ? kHuge : 64;
+    const std::size_t size = (bytes + align - 1) / align * align;
+    buf.reset();
+    cap = 0;
+    void* p = std::aligned_alloc(align, size);
+    if (!p) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (huge) madvise(p, size, MADV_HUGEPAGE);  // advisory: failure only costs speed
+#endif
+    buf.reset(p);
+    cap = size / sizeof(T);
   }
-  auto addr = reinterpret_cast<std::uintptr_t>(buf.data());
-  return buf.data() + ((64 - addr % 64) % 64) / sizeof(T);
+  return static_cast<T*>(buf.get());
 }
 
 // A caller-supplied buffer for the cache when it fits (a layer hands back its previous one).
