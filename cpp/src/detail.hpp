@@ -84,14 +84,14 @@ inline index_t group_width(const Geo& g, int groups) { return groups <= 1 ? g.GH
 
 // Dropout masks are per sample and constant over time, so a sample's masked product folds
 // into its weight: (x_b * m_k[b]) @ W_k = x_b @ (diag(m_k[b]) W_k). The masked GEMMs below
-// therefore run one sample at a time on a folded [rows, GH] weight (or fold the mask into a
-// sample's weight-gradient product), instead of copying masked [T, rows] inputs per group.
+// therefore run one sample at a time on a folded weight (or fold the mask into a sample's
+// weight-gradient product), instead of copying masked [T, rows] inputs per group.
 //
-// out[r, c] (= or +=) src[r, c] * m_k[b, r] for columns c in [c0, c1), k the column's group.
+// out[r, c] += src[r, c] * m_k[b, r] for columns c in [c0, c1), k the column's group.
 // src, out: [rows, GH] (ld GH); mask: [groups, B, rows].
 template <typename T>
 void fold_sample_mask(const Geo& g, index_t rows, const T* src, const T* mask, int groups,
-                      index_t b, index_t c0, index_t c1, T* out, bool accumulate) {
+                      index_t b, index_t c0, index_t c1, T* out) {
   const index_t cw = group_width(g, groups);
   for (int k = 0; k < groups; ++k) {
     const index_t lo = std::max(c0, k * cw), hi = std::min(c1, (k + 1) * cw);
@@ -101,37 +101,88 @@ void fold_sample_mask(const Geo& g, index_t rows, const T* src, const T* mask, i
       const T s = m[r];
       const T* in = src + r * g.GH;
       T* o = out + r * g.GH;
-      if (accumulate) for (index_t c = lo; c < hi; ++c) o[c] += in[c] * s;
-      else for (index_t c = lo; c < hi; ++c) o[c] = in[c] * s;
+      for (index_t c = lo; c < hi; ++c) o[c] += in[c] * s;
     }
   }
 }
 
-// Per-thread scratch of the masked GEMMs: a folded weight and one sample's product.
-inline std::size_t fold_scratch_size(const RnnSpec& s) {
-  const std::size_t GH = num_gates(s.cell) * s.hidden;
-  const std::size_t n = 2 * (std::max<std::size_t>(s.input, s.hidden) * GH + kSliceAlign);
+// The kernel W [D,GH] packed as the right operand of x @ W (pack_b(D, GH)); with `m` (sample
+// b's input mask of group 0, groups > 0) element (d, c) is W[d,c] * m_group(c)[b, d].
+template <typename T>
+void pack_kernel(const Geo& g, const T* W, const T* m, int groups, T* out) {
+  constexpr int NR = Simd<T>::NR;
+  const index_t cw = group_width(g, groups), gstride = g.B * g.D;
+  for (index_t p = 0; p < panels_for(g.GH, NR); ++p) {
+    const T* mc[NR];  // each column's mask row (null: padding or no mask)
+    for (int j = 0; j < NR; ++j) {
+      const index_t col = p * NR + j;
+      mc[j] = (m && col < g.GH) ? m + (col / cw) * gstride : nullptr;
+    }
+    for (index_t d = 0; d < g.D; ++d) {
+      T* dst = out + (p * g.D + d) * NR;
+      for (int j = 0; j < NR; ++j) {
+        const index_t col = p * NR + j;
+        dst[j] = col >= g.GH ? T(0) : mc[j] ? W[d * g.GH + col] * mc[j][d] : W[d * g.GH + col];
+      }
+    }
+  }
+}
+
+// W^T [GH,D] packed as the right operand of dG @ W^T (pack_b(GH, D)); with `m`, element (c, d)
+// is W[d,c] * m_group(c)[b, d].
+template <typename T>
+void pack_kernel_t(const Geo& g, const T* W, const T* m, int groups, T* out) {
+  constexpr int NR = Simd<T>::NR;
+  const index_t cw = group_width(g, groups), gstride = g.B * g.D;
+  for (index_t p = 0; p < panels_for(g.D, NR); ++p)
+    for (index_t c = 0; c < g.GH; ++c) {
+      const T* mk = m ? m + (c / cw) * gstride : nullptr;
+      T* dst = out + (p * g.GH + c) * NR;
+      for (int j = 0; j < NR; ++j) {
+        const index_t d = p * NR + j;
+        dst[j] = d >= g.D ? T(0) : mk ? W[d * g.GH + c] * mk[d] : W[d * g.GH + c];
+      }
+    }
+}
+
+// Per-thread scratch of the weight GEMMs (Carver slices, in this order): a packed kernel or
+// kernel transpose, and with dropout masks one sample's [max(D,H), GH] weight-gradient product.
+inline std::size_t thread_scratch_size(const RnnSpec& s) {
+  const index_t D = s.input, H = s.hidden, GH = num_gates(s.cell) * H;
+  const std::size_t pack = std::max(packed_size<float>(D, GH), packed_size<float>(GH, D));
+  const std::size_t n = pack + std::max(D, H) * GH + 2 * kSliceAlign;
   return (n + kSliceAlign - 1) / kSliceAlign * kSliceAlign;  // keeps every slice aligned
 }
 
+template <typename T>
+struct ThreadScratch {
+  T *pack, *prod;
+  ThreadScratch(const Geo& g, T* base) {
+    Carver<T> c{base};
+    pack = c.take(std::max(packed_size<T>(g.D, g.GH), packed_size<T>(g.GH, g.D)));
+    prod = c.take(std::max(g.D, g.H) * g.GH);
+  }
+};
+
 // The GEMMs below run on one thread's block of samples: rows [b0*T, (b0+nb)*T) of the
 // [B*T, *] arrays, which are contiguous. Full-array base pointers are passed, except
-// `scratch`, the thread's own fold_scratch_size slice (used only with dropout masks).
+// `scratch`, the thread's own thread_scratch_size slice. They use gemm_rows/gemm_tn
+// (gemm.hpp): tall-and-skinny products that Eigen would first copy in full.
 
 // xproj[rows, GH] = sum over dropout groups of (x * m_g) @ W[:, cols_g]. No bias.
-// scratch: the thread's fold_scratch_size slice when groups > 0.
 template <typename T>
 void input_projection(const Geo& g, const Block& blk, const T* x, const T* W, const T* in_mask,
                       int groups, T* xproj, T* scratch) {
-  const index_t r0 = blk.b0 * g.T, n = blk.nb * g.T;
+  const ThreadScratch<T> sc(g, scratch);
   if (groups == 0) {
-    mat(xproj + r0 * g.GH, n, g.GH, g.GH).noalias() = cmat(x + r0 * g.D, n, g.D, g.D) * cmat(W, g.D, g.GH, g.GH);
+    pack_kernel<T>(g, W, nullptr, 0, sc.pack);
+    const index_t r0 = blk.b0 * g.T;
+    gemm_rows(x + r0 * g.D, g.D, blk.nb * g.T, g.D, sc.pack, g.GH, xproj + r0 * g.GH, g.GH, false);
     return;
   }
   for (index_t b = blk.b0; b < blk.b0 + blk.nb; ++b) {
-    fold_sample_mask(g, g.D, W, in_mask, groups, b, 0, g.GH, scratch, false);
-    mat(xproj + b * g.T * g.GH, g.T, g.GH, g.GH).noalias() =
-        cmat(x + b * g.T * g.D, g.T, g.D, g.D) * cmat(scratch, g.D, g.GH, g.GH);
+    pack_kernel<T>(g, W, in_mask + b * g.D, groups, sc.pack);
+    gemm_rows(x + b * g.T * g.D, g.D, g.T, g.D, sc.pack, g.GH, xproj + b * g.T * g.GH, g.GH, false);
   }
 }
 
@@ -175,51 +226,48 @@ void recurrent_backprop(const Geo& g, const T* dG, index_t ldg, index_t nb, cons
 
 // The block's share of dW = sum_g (x*m_g)^T dG[:, cols_g] (written to dW, a [D,GH] partial),
 // and its rows of dx = sum_g (dG_g W_g^T) * m_g (dx may be null). dG [B*T, GH].
-// scratch: the thread's fold_scratch_size slice when groups > 0.
 template <typename T>
 void input_backprop(const Geo& g, const Block& blk, const T* x, const T* W, const T* in_mask,
                     int groups, const T* dG, T* dW, T* dx, T* scratch) {
-  const index_t r0 = blk.b0 * g.T, n = blk.nb * g.T;
-  const T* xr = x + r0 * g.D;
-  const T* dGr = dG + r0 * g.GH;
-  T* dxr = dx ? dx + r0 * g.D : nullptr;
+  const ThreadScratch<T> sc(g, scratch);
   if (groups == 0) {
-    mat(dW, g.D, g.GH, g.GH).noalias() = cmat(xr, n, g.D, g.D).transpose() * cmat(dGr, n, g.GH, g.GH);
-    if (dxr) mat(dxr, n, g.D, g.D).noalias() = cmat(dGr, n, g.GH, g.GH) * cmat(W, g.D, g.GH, g.GH).transpose();
+    const index_t r0 = blk.b0 * g.T, n = blk.nb * g.T;
+    gemm_tn(x + r0 * g.D, g.D, n, g.D, dG + r0 * g.GH, g.GH, g.GH, dW, g.GH);
+    if (dx) {
+      pack_kernel_t<T>(g, W, nullptr, 0, sc.pack);
+      gemm_rows(dG + r0 * g.GH, g.GH, n, g.GH, sc.pack, g.D, dx + r0 * g.D, g.D, false);
+    }
     return;
   }
-  Carver<T> sc{scratch};
-  T* Wb = sc.take(g.D * g.GH);
-  T* P = sc.take(g.D * g.GH);
   std::fill(dW, dW + g.D * g.GH, T(0));
   for (index_t b = blk.b0; b < blk.b0 + blk.nb; ++b) {
     const T* dGb = dG + b * g.T * g.GH;
-    mat(P, g.D, g.GH, g.GH).noalias() = cmat(x + b * g.T * g.D, g.T, g.D, g.D).transpose() * cmat(dGb, g.T, g.GH, g.GH);
-    fold_sample_mask(g, g.D, P, in_mask, groups, b, 0, g.GH, dW, true);
+    gemm_tn(x + b * g.T * g.D, g.D, g.T, g.D, dGb, g.GH, g.GH, sc.prod, g.GH);
+    fold_sample_mask(g, g.D, sc.prod, in_mask, groups, b, 0, g.GH, dW);
     if (dx) {
-      fold_sample_mask(g, g.D, W, in_mask, groups, b, 0, g.GH, Wb, false);
-      mat(dx + b * g.T * g.D, g.T, g.D, g.D).noalias() = cmat(dGb, g.T, g.GH, g.GH) * cmat(Wb, g.D, g.GH, g.GH).transpose();
+      pack_kernel_t<T>(g, W, in_mask + b * g.D, groups, sc.pack);
+      gemm_rows(dGb, g.GH, g.T, g.GH, sc.pack, g.D, dx + b * g.T * g.D, g.D, false);
     }
   }
 }
 
 // The block's share of dU[:, c0:c1] = sum_g (hp*rm_g)^T dG[:, cols_g ∩ [c0,c1)], written to a
 // [H,GH] partial. hp [B*T,H] is the recurrent matmul's left operand before dropout; dG has
-// leading dim ldg. scratch: the thread's fold_scratch_size slice when groups > 0.
+// leading dim ldg.
 template <typename T>
 void recurrent_weight_grad(const Geo& g, const Block& blk, const T* hp, const T* rmask, int groups,
                            const T* dG, index_t ldg, index_t c0, index_t c1, T* dU, T* scratch) {
-  const index_t r0 = blk.b0 * g.T, n = blk.nb * g.T;
-  const T* dGr = dG + r0 * ldg;
   if (groups == 0) {
-    mat(dU + c0, g.H, c1 - c0, g.GH).noalias() = cmat(hp + r0 * g.H, n, g.H, g.H).transpose() * cmat(dGr + c0, n, c1 - c0, ldg);
+    const index_t r0 = blk.b0 * g.T;
+    gemm_tn(hp + r0 * g.H, g.H, blk.nb * g.T, g.H, dG + r0 * ldg + c0, ldg, c1 - c0, dU + c0, g.GH);
     return;
   }
+  const ThreadScratch<T> sc(g, scratch);
   for (index_t r = 0; r < g.H; ++r) std::fill(dU + r * g.GH + c0, dU + r * g.GH + c1, T(0));
   for (index_t b = blk.b0; b < blk.b0 + blk.nb; ++b) {
-    mat(scratch + c0, g.H, c1 - c0, g.GH).noalias() =
-        cmat(hp + b * g.T * g.H, g.T, g.H, g.H).transpose() * cmat(dG + b * g.T * ldg + c0, g.T, c1 - c0, ldg);
-    fold_sample_mask(g, g.H, scratch, rmask, groups, b, c0, c1, dU, true);
+    gemm_tn(hp + b * g.T * g.H, g.H, g.T, g.H, dG + b * g.T * ldg + c0, ldg, c1 - c0,
+            sc.prod + c0, g.GH);
+    fold_sample_mask(g, g.H, sc.prod, rmask, groups, b, c0, c1, dU);
   }
 }
 

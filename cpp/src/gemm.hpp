@@ -103,6 +103,95 @@ void gemm_packed(const T* A, index_t lda, index_t M, index_t K, const T* Bp, ind
   }
 }
 
+// C[M,N] (+)= A[M,K] * B, B packed by pack_b(K, N), for tall A (all of a thread's [B*T] rows):
+// the row blocks are the outer loop, so each kMR-row block of A comes from memory once and is
+// reused from L1 for every panel. No packing of A (Eigen copies the whole of it first, which
+// for the skinny K and N of recurrent layers costs about as much as the product).
+template <typename T>
+void gemm_rows(const T* A, index_t lda, index_t M, index_t K, const T* Bp, index_t N, T* C,
+               index_t ldc, bool accumulate) {
+  constexpr int NR = Simd<T>::NR;
+  const index_t np = panels_for(N, NR);
+  index_t r = 0;
+  for (; r + kMR <= M; r += kMR)
+    for (index_t p = 0; p < np; ++p)
+      micro_kernel<T, kMR>(A + r * lda, lda, K, Bp + p * K * NR, C + r * ldc + p * NR, ldc,
+                           std::min<index_t>(NR, N - p * NR), accumulate);
+  for (; r < M; ++r)
+    for (index_t p = 0; p < np; ++p)
+      micro_kernel<T, 1>(A + r * lda, lda, K, Bp + p * K * NR, C + r * ldc + p * NR, ldc,
+                         std::min<index_t>(NR, N - p * NR), accumulate);
+}
+
+// One register tile of gemm_tn: C[0:MT, 0:ncols] += sum over rows m in [m0, m1) of
+// A[m, 0:MT]^T B[m, 0:ncols]. kFull: ncols == NR; else a partial panel, read through a
+// zero-padded copy (kept out of the full-panel loop, which it would slow down).
+template <typename T, int MT, bool kFull>
+inline void tn_tile(const T* A, index_t lda, index_t m0, index_t m1, const T* B, index_t ldb,
+                    index_t ncols, T* C, index_t ldc) {
+  using V = typename Simd<T>::vec;
+  constexpr int W = Simd<T>::W, NR = Simd<T>::NR;
+  V c0[MT], c1[MT];
+#pragma GCC unroll 8
+  for (int r = 0; r < MT; ++r) { c0[r] = V{}; c1[r] = V{}; }
+  alignas(64) T tmp[NR] = {};
+  for (index_t m = m0; m < m1; ++m) {
+    const T* b = B + m * ldb;
+    if constexpr (!kFull) {
+      std::memcpy(tmp, b, ncols * sizeof(T));
+      b = tmp;
+    }
+    const V b0 = *reinterpret_cast<const V*>(b);
+    const V b1 = *reinterpret_cast<const V*>(b + W);
+    const T* a = A + m * lda;
+#pragma GCC unroll 8
+    for (int r = 0; r < MT; ++r) {
+      c0[r] += a[r] * b0;
+      c1[r] += a[r] * b1;
+    }
+  }
+  for (int r = 0; r < MT; ++r) {
+    T* out = C + r * ldc;
+    if constexpr (kFull) {
+      V* o = reinterpret_cast<V*>(out);
+      o[0] += c0[r];
+      o[1] += c1[r];
+    } else {
+      std::memcpy(tmp, &c0[r], sizeof(V));
+      std::memcpy(tmp + W, &c1[r], sizeof(V));
+      for (index_t j = 0; j < ncols; ++j) out[j] += tmp[j];
+    }
+  }
+}
+
+template <typename T, bool kFull>
+inline void tn_panel(const T* A, index_t lda, index_t m0, index_t m1, index_t K, const T* B,
+                     index_t ldb, index_t ncols, T* C, index_t ldc) {
+  constexpr int MT = 8;
+  index_t i = 0;
+  for (; i + MT <= K; i += MT) tn_tile<T, MT, kFull>(A + i, lda, m0, m1, B, ldb, ncols, C + i * ldc, ldc);
+  for (; i < K; ++i) tn_tile<T, 1, kFull>(A + i, lda, m0, m1, B, ldb, ncols, C + i * ldc, ldc);
+}
+
+// C[K,N] = A[M,K]^T B[M,N] (written), the weight-gradient product of a thread's rows (reduction
+// over the M = rows*T axis). Rows are taken in chunks of kTnChunk: each chunk's sums build up
+// in registers from zero and are then added to C, a two-level sum whose rounding stays close
+// to a blocked GEMM's. A and B are read in place (no packing).
+constexpr index_t kTnChunk = 256;
+template <typename T>
+void gemm_tn(const T* A, index_t lda, index_t M, index_t K, const T* B, index_t ldb, index_t N,
+             T* C, index_t ldc) {
+  constexpr int NR = Simd<T>::NR;
+  for (index_t k = 0; k < K; ++k) std::fill(C + k * ldc, C + k * ldc + N, T(0));
+  for (index_t m0 = 0; m0 < M; m0 += kTnChunk) {
+    const index_t m1 = std::min(M, m0 + kTnChunk);
+    for (index_t p = 0; p < N; p += NR) {
+      if (N - p >= NR) tn_panel<T, true>(A, lda, m0, m1, K, B + p, ldb, NR, C + p, ldc);
+      else tn_panel<T, false>(A, lda, m0, m1, K, B + p, ldb, N - p, C + p, ldc);
+    }
+  }
+}
+
 // The recurrent kernel U [H, G*H] packed gate by gate, for h @ U_g (forward) and for
 // dG_g @ U_g^T (backward). Every column range the cells use is a union of whole gates.
 template <typename T>

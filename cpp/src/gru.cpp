@@ -75,7 +75,7 @@ void gru_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
   T* dG = ws.take(BT * GH);                     // gradients of the input-side pre-activations
   T* dR = after ? ws.take(BT * GH) : nullptr;   // ... of the recurrent-side ones (reset_after)
   T* rows = needs_row_scratch(spec) ? ws.take(BT * H) : nullptr;  // r * h_dropped
-  T* fold = has_dropout(spec) ? ws.take(team_size(spec) * fold_scratch_size(spec)) : nullptr;
+  T* scratch = ws.take(team_size(spec) * thread_scratch_size(spec));  // per thread
   run_backward<T>(spec, a, dG, dR, GH, ws.p, [&](BwdStep<T>& st) {
     const index_t nb = st.nb;
     auto P = carr(c_gates + st.row0 * GH, nb, GH, Tn * GH);
@@ -108,7 +108,7 @@ void gru_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
       recurrent_backprop(g, dG + st.row0 * GH, Tn * GH, nb, *st.Ut, 0, 2 * H, st.rm, rg, st.dhp, st.t2);
     }
   }, [&](const Block& blk, T* dW, T* dU, T* db) {
-    T* sc = thread_fold_scratch(spec, fold);
+    T* sc = thread_scratch(spec, scratch);
     input_backprop(g, blk, a.x, a.kernel, a.input_dropout, spec.input_dropout_groups, dG, dW,
                    a.d_x, sc);
     if (after) {
@@ -128,8 +128,7 @@ void gru_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
       if (m) q.rowwise() *= CRow<T>(m + b * H, H);
     }
     const index_t r0 = blk.b0 * Tn, n = blk.nb * Tn;
-    mat(dU + 2 * H, H, H, GH).noalias() =
-        cmat(rows + r0 * H, n, H, H).transpose() * cmat(dG + r0 * GH + 2 * H, n, H, GH);
+    gemm_tn(rows + r0 * H, H, n, H, dG + r0 * GH + 2 * H, GH, H, dU + 2 * H, GH);
     if (db) bias_grad(g, blk, dG, GH, GH, db);
   });
 }

@@ -36,24 +36,17 @@ struct BwdStep {
 // (process-wide; omp_set_num_threads would only affect the calling OS thread).
 inline int team_size(const RnnSpec& s) { return s.threads > 0 ? s.threads : get_num_threads(); }
 
-// The calling thread's slice of a fold scratch of team_size(s) slices (null stays null).
+// The calling thread's slice of a scratch of team_size(s) thread_scratch_size slices.
 template <typename T>
-T* thread_fold_scratch(const RnnSpec& s, T* fold) {
-  return fold ? fold + thread_index() * fold_scratch_size(s) : nullptr;
-}
+T* thread_scratch(const RnnSpec& s, T* base) { return base + thread_index() * thread_scratch_size(s); }
 
 // GRU reset_before rebuilds its candidate matmul's operand r*h for all rows: [B*T,H].
 inline bool needs_row_scratch(const RnnSpec& s) { return s.cell == Cell::GRU && !s.reset_after; }
 
-inline bool has_dropout(const RnnSpec& s) {
-  return s.input_dropout_groups > 0 || s.recurrent_dropout_groups > 0;
-}
-
 inline std::size_t fwd_ws(const RnnSpec& s) {
   const std::size_t B = s.batch, T = s.steps, H = s.hidden, GH = num_gates(s.cell) * H;
   // Packed weights: the float size bounds the double one (narrower panels pad less).
-  return B * T * GH + (s.input_dropout_groups ? team_size(s) * fold_scratch_size(s) : 0) +
-         B * (6 * H + 2 * GH) +
+  return B * T * GH + team_size(s) * thread_scratch_size(s) + B * (6 * H + 2 * GH) +
          GatePacks<float>::size(num_gates(s.cell), H) + kCarveSlack;
 }
 
@@ -68,19 +61,19 @@ inline std::size_t bwd_ws(const RnnSpec& s) {
   const bool two = s.cell == Cell::GRU && s.reset_after;
   return B * T * GH * (two ? 2 : 1) +
          (needs_row_scratch(s) ? B * T * H : 0) +
-         (has_dropout(s) ? team_size(s) * fold_scratch_size(s) : 0) + B * 8 * H +
+         team_size(s) * thread_scratch_size(s) + B * 8 * H +
          team_size(s) * partial_size(s) + GatePacks<float>::size(num_gates(s.cell), H) +
          kCarveSlack;
 }
 
 // The block's weight gradients (and its rows of dx) when one dG [B*T, G*H] holds the
-// pre-activation gradients of all gates (SimpleRNN, LSTM). fold: the call's fold scratch
-// (team_size slices; null without dropout).
+// pre-activation gradients of all gates (SimpleRNN, LSTM). scratch: the call's per-thread
+// scratch (team_size slices).
 template <typename T>
 void block_weight_grads(const Geo& g, const RnnSpec& spec, const BackwardArgs<T>& a,
-                        const Block& blk, const T* dG, const T* hprev, T* fold, T* dW,
+                        const Block& blk, const T* dG, const T* hprev, T* scratch, T* dW,
                         T* dU, T* db) {
-  T* sc = thread_fold_scratch(spec, fold);
+  T* sc = thread_scratch(spec, scratch);
   input_backprop(g, blk, a.x, a.kernel, a.input_dropout, spec.input_dropout_groups, dG, dW,
                  a.d_x, sc);
   recurrent_weight_grad(g, blk, hprev, a.recurrent_dropout, spec.recurrent_dropout_groups, dG,
@@ -95,7 +88,7 @@ void run_forward(const RnnSpec& spec, const ForwardArgs<T>& a, Step&& step) {
   const bool has_c = spec.cell == Cell::LSTM;
   Carver<T> ws{a.workspace};
   T* xproj = ws.take(B * Tn * g.GH);
-  T* fold = spec.input_dropout_groups ? ws.take(team_size(spec) * fold_scratch_size(spec)) : nullptr;
+  T* scratch = ws.take(team_size(spec) * thread_scratch_size(spec));
   T *hb = ws.take(B * H), *hnb = ws.take(B * H), *cb = ws.take(B * H), *cnb = ws.take(B * H);
   T *lastb = ws.take(B * H), *hdb = ws.take(B * H), *recb = ws.take(B * g.GH), *gb = ws.take(B * g.GH);
   const GatePacks<T> U = GatePacks<T>::pack(a.recurrent_kernel, g.G, H, false, ws.take(GatePacks<T>::size(g.G, H)));
@@ -108,7 +101,7 @@ void run_forward(const RnnSpec& spec, const ForwardArgs<T>& a, Step&& step) {
     if (blk.nb > 0) {
       const index_t nb = blk.nb, b0 = blk.b0;
       input_projection(g, blk, a.x, a.kernel, a.input_dropout, spec.input_dropout_groups, xproj,
-                       thread_fold_scratch(spec, fold));
+                       thread_scratch(spec, scratch));
       FwdStep<T> st{};
       st.nb = nb; st.b0 = b0;
       st.h = hb + b0 * H; st.hn = hnb + b0 * H;

@@ -48,7 +48,7 @@ void lstm_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
   const T* c_hprev = c_cprev + BT * H;
   Carver<T> ws{a.workspace};
   T* dG = ws.take(BT * GH);
-  T* fold = has_dropout(spec) ? ws.take(team_size(spec) * fold_scratch_size(spec)) : nullptr;
+  T* scratch = ws.take(team_size(spec) * thread_scratch_size(spec));  // per thread
   run_backward<T>(spec, a, dG, nullptr, GH, ws.p, [&](BwdStep<T>& st) {
     const index_t nb = st.nb;
     auto P = carr(c_gates + st.row0 * GH, nb, GH, Tn * GH);
@@ -70,7 +70,7 @@ void lstm_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
     recurrent_backprop(g, dG + st.row0 * GH, Tn * GH, nb, *st.Ut, 0, GH, st.rm,
                        spec.recurrent_dropout_groups, st.dhp, st.t2);
   }, [&](const Block& blk, T* dW, T* dU, T* db) {
-    block_weight_grads(g, spec, a, blk, dG, c_hprev, fold, dW, dU, db);
+    block_weight_grads(g, spec, a, blk, dG, c_hprev, scratch, dW, dU, db);
   });
 }
 

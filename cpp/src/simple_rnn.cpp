@@ -33,7 +33,7 @@ void simple_rnn_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
   const T* c_hprev = a.cache + BT * H;
   Carver<T> ws{a.workspace};
   T* dG = ws.take(BT * H);
-  T* fold = has_dropout(spec) ? ws.take(team_size(spec) * fold_scratch_size(spec)) : nullptr;
+  T* scratch = ws.take(team_size(spec) * thread_scratch_size(spec));  // per thread
   run_backward<T>(spec, a, dG, nullptr, H, ws.p, [&](BwdStep<T>& st) {
     const index_t nb = st.nb;
     activate_grad(spec.activation, carr(st.dht, nb, H, H), carr(c_hnew + st.row0 * H, nb, H, Tn * H),
@@ -42,7 +42,7 @@ void simple_rnn_backward(const RnnSpec& spec, const BackwardArgs<T>& a) {
     recurrent_backprop(g, dG + st.row0 * H, Tn * H, nb, *st.Ut, 0, H, st.rm,
                        spec.recurrent_dropout_groups, st.dhp, st.t2);
   }, [&](const Block& blk, T* dW, T* dU, T* db) {
-    block_weight_grads(g, spec, a, blk, dG, c_hprev, fold, dW, dU, db);
+    block_weight_grads(g, spec, a, blk, dG, c_hprev, scratch, dW, dU, db);
   });
 }
 
