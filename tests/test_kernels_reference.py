@@ -570,6 +570,18 @@ def test_long_sequence(cell, cell_opts):
     compare(p, res64, g64, out, states, rgrads, fwd=F64_REL, grad=F64_REL, check=assert_rel)
 
 
+@pytest.mark.parametrize("cell,cell_opts", CELLS)
+def test_per_gate_dropout_over_many_rows(cell, cell_opts):
+    """Per-gate masks folded into the weights one sample at a time, with T longer than the
+    weight-gradient GEMM's row chunk (256) and D, H that leave partial register tiles."""
+    p = Problem(cell, reset_after=cell_opts.get("reset_after", True), B=3, T=300, D=11, H=9,
+                seed=11, mask="random", dropout="both_per_gate", upstream="seq_last",
+                weight_scale=0.9)
+    res64, g64 = p.run_ops(np.float64)
+    out, states, rgrads = p.run_reference()
+    compare(p, res64, g64, out, states, rgrads, fwd=F64_REL, grad=F64_REL, check=assert_rel)
+
+
 # ---------------------------------------------------------------------------------------------
 # API invariants of ops
 
