@@ -38,8 +38,9 @@
 //
 // Threads
 //   One OpenMP parallel region spans the whole time loop: each thread owns a contiguous block
-//   of batch rows for all steps, so steps need no barrier. Large GEMMs outside the loop
-//   (input projection, weight gradients) use Eigen's own threading.
+//   of batch rows for all steps, so steps need no barrier. The GEMMs outside the loop (input
+//   projection before it; dx, dW, dU after it) run in the same region on each thread's own
+//   rows; weight gradients are per-thread partials summed in thread order.
 #pragma once
 
 #include <cstddef>
