@@ -139,7 +139,6 @@ class Optimizer:
         self.iterations = 0
         self._slots = {}       # id(weight) -> dict name -> array
         self._order = []       # weights in the order they were first seen
-        self._views = {}       # id(weight) -> cached row views for the native step
 
     # -- learning rate ---------------------------------------------------------------------
     @property
@@ -235,25 +234,14 @@ class Optimizer:
             elif native and w.flags.c_contiguous:
                 # A dense gradient is the sparse case with every row named once: row r's sum
                 # is g[r] and its square g[r]**2 (`merged`), the dense formulas exactly.
-                rows, row_slots, ids = self._row_views(w, slots)
-                _native_step(self._native_name, rows, ids,
-                             np.ascontiguousarray(g).reshape(rows.shape), row_slots,
+                rows = w.reshape(w.shape[0] if w.ndim > 1 else 1, -1)
+                _native_step(self._native_name, rows, _row_ids(rows.shape[0]),
+                             np.ascontiguousarray(g).reshape(rows.shape),
+                             {k: v.reshape(rows.shape) for k, v in slots.items()},
                              merged=True, **options)
             else:
                 self._update_dense(g, w, slots, lr)
         self.iterations += 1
-
-    def _row_views(self, w, slots):
-        """[rows, width] views of a dense weight and its slots, plus the row ids; cached per
-        weight (they are the same every step) and rebuilt when the weight or slots change."""
-        views = self._views
-        hit = views.get(id(w))
-        if hit is None or hit[0] is not w or hit[1] is not slots:
-            rows = w.reshape(w.shape[0] if w.ndim > 1 else 1, -1)
-            hit = views[id(w)] = (w, slots, rows,
-                                  {k: v.reshape(rows.shape) for k, v in slots.items()},
-                                  _row_ids(rows.shape[0]))
-        return hit[2], hit[3], hit[4]
 
     @staticmethod
     def _prepare(g, w):
