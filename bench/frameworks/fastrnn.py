@@ -29,7 +29,7 @@ def build_model(cfg):
     model = fr.Sequential([L.Embedding(cfg["vocab"], cfg["E"]), *recurrent_block(cfg),
                            L.Dense(1, activation="sigmoid")])
     model.compile(optimizer=fr.optimizers.RMSprop(learning_rate=0.001, rho=0.9, epsilon=1e-7),
-                  loss="binary_crossentropy")
+                  loss="binary_crossentropy", metrics=["accuracy"])   # as the seeds compile
     return model
 
 
@@ -63,13 +63,16 @@ class Bench:
 
         Timers wrap every call into the extension a step makes: the recurrent kernels
         `fastrnn._core.rnn_forward/rnn_backward` (looked up at call time by fastrnn.ops), the
-        embedding gather and the fused sparse optimizer step (module globals of
-        fastrnn.layers.embedding and fastrnn.optimizers). For the breakdown, they also wrap the
+        embedding gather, the Dense forward/backward, the binary crossentropy and the fused
+        optimizer steps (module globals of fastrnn.layers.embedding, fastrnn.layers.core,
+        fastrnn.losses and fastrnn.optimizers). For the breakdown, they also wrap the
         top-level layers' call/backward, the loss gradient and the optimizer update (instance
         attributes shadowing the methods). Everything is restored afterwards. The timers
         themselves cost ~1 us per wrapped call.
         """
+        from fastrnn import losses as loss_mod
         from fastrnn import optimizers as opt_mod
+        from fastrnn.layers import core as core_mod
         from fastrnn.layers import embedding as emb_mod
 
         acc = dict.fromkeys(("kernels", "native_other", "recurrent_layers", "other_layers",
@@ -85,10 +88,14 @@ class Bench:
             return wrapper
 
         model = self.model
-        patched = [(_core, "rnn_forward"), (_core, "rnn_backward"),
-                   (emb_mod, "_native_lookup"), (opt_mod, "_native_step"),
+        native_other = [(emb_mod, "_native_lookup"), (core_mod, "_native_forward"),
+                        (core_mod, "_native_backward"), (loss_mod, "_native_bce"),
+                        (opt_mod, "_native_step"), (opt_mod, "_native_dense_step")]
+        native_other = [(mod, name) for mod, name in native_other
+                        if getattr(mod, name, None) is not None]
+        patched = [(_core, "rnn_forward"), (_core, "rnn_backward"), *native_other,
                    (model.optimizer, "apply")]
-        keys = ["kernels", "kernels", "native_other", "native_other", "optimizer"]
+        keys = ["kernels", "kernels"] + ["native_other"] * len(native_other) + ["optimizer"]
         loss_obj = getattr(model, "_loss_obj", None)
         if loss_obj is not None and hasattr(loss_obj, "value_and_grad"):
             patched.append((loss_obj, "value_and_grad"))

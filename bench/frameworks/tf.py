@@ -35,7 +35,7 @@ def build_model(cfg):
                               keras.layers.Dense(1, activation="sigmoid")])
     model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=0.001, rho=0.9,
                                                      epsilon=1e-7),
-                  loss="binary_crossentropy")
+                  loss="binary_crossentropy", metrics=["accuracy"])   # as the seeds compile
     return model
 
 

@@ -328,6 +328,7 @@ index_t hidden_of(const py::object& rkernel) {
 
 void bind_embedding(py::module_& m);  // embedding.cpp
 void bind_sparse_optim(py::module_& m);  // sparse_optim.cpp
+void bind_dense(py::module_& m);  // dense.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastrnn C++ kernels (see cpp/include/fastrnn/common.hpp for conventions)";
@@ -395,6 +396,7 @@ PYBIND11_MODULE(_core, m) {
 
   bind_embedding(m);
   bind_sparse_optim(m);
+  bind_dense(m);
   m.def("set_num_threads", &fastrnn::set_num_threads, py::arg("n"));
   m.def("get_num_threads", &fastrnn::get_num_threads);
   m.def("openmp_enabled", &fastrnn::openmp_enabled);

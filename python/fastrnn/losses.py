@@ -13,6 +13,11 @@ import numpy as np
 
 EPSILON = 1e-7
 _F32 = np.float32
+
+try:    # C++ value and gradient of binary crossentropy for the unmasked, unweighted case
+    from ._core import binary_crossentropy as _native_bce
+except ImportError:  # pragma: no cover
+    _native_bce = None
 _EPS = _F32(EPSILON)
 _ONE_MINUS_EPS = _F32(1.0 - EPSILON)
 
@@ -279,6 +284,20 @@ class BinaryCrossentropy(Loss):
             ls = self.label_smoothing
             return (y_true * _F32(1.0 - ls) + _F32(0.5 * ls)).astype(_F32)
         return y_true
+
+    def value_and_grad(self, y_true, y_pred, logits=None, mask=None, sample_weight=None):
+        # The training step's common case in one C++ pass (the NumPy path is the oracle).
+        if (_native_bce is None or mask is not None or sample_weight is not None
+                or self.reduction not in ("sum_over_batch_size", "mean")):
+            return super().value_and_grad(y_true, y_pred, logits, mask, sample_weight)
+        use_logits = logits is not None
+        y_true, inp = self._prepare(y_true, logits if use_logits else y_pred)
+        if inp.ndim == 0 or inp.size == 0:
+            return super().value_and_grad(y_true, y_pred, logits, mask, sample_weight)
+        n = inp.size // inp.shape[-1]           # per-sample values: sum / n
+        value, grad = _native_bce(np.ascontiguousarray(y_true), np.ascontiguousarray(inp),
+                                  self.from_logits or use_logits, 1.0 / n)
+        return _F32(value), grad, use_logits
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}

@@ -95,6 +95,19 @@ class BinaryAccuracy(MeanMetricWrapper):
 
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
         super().__init__(binary_accuracy, name=name, threshold=threshold)
+        self._threshold = _F32(threshold)
+
+    def update_state(self, y_true, y_pred, mask=None):
+        # Common case, one value per sample ([N,1] predictions, labels [N] or [N,1]): count the
+        # hits directly. Same result as the general path: a sample's mean is its one value.
+        if (mask is None and type(y_pred) is np.ndarray and y_pred.ndim == 2
+                and y_pred.shape[1] == 1 and type(y_true) is np.ndarray
+                and y_true.shape in (y_pred.shape, y_pred.shape[:1])):
+            pred = (y_pred.reshape(-1) > self._threshold).astype(y_true.dtype)
+            self.total += float(np.count_nonzero(y_true.reshape(-1) == pred))
+            self.count += float(y_pred.shape[0])
+            return
+        super().update_state(y_true, y_pred, mask=mask)
 
 
 class CategoricalAccuracy(MeanMetricWrapper):

@@ -15,6 +15,7 @@ from . import saving
 from ._summary import print_summary
 from .layers.base import Layer, unique_name
 from .layers.core import InputLayer
+from .training_loop import _check_xy, evaluate_loop, fit_loop, predict_loop
 
 
 def _to_array(x, what):
@@ -390,7 +391,6 @@ class Sequential:
     # -- batch API ---------------------------------------------------------------------------
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
                        return_dict=False):
-        from .training_loop import _check_xy
         self._assert_compiled("train_on_batch")
         if sample_weight is not None or class_weight is not None:
             raise NotImplementedError("sample_weight/class_weight are not supported by fastrnn")
@@ -405,7 +405,6 @@ class Sequential:
         return logs if return_dict else self._flatten_logs(logs)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
-        from .training_loop import _check_xy
         self._assert_compiled("test_on_batch")
         x, y = _to_array(x, "x"), _to_array(y, "y")
         _check_xy(x, y)
@@ -416,7 +415,6 @@ class Sequential:
         return logs if return_dict else self._flatten_logs(logs)
 
     def predict_on_batch(self, x):
-        from .training_loop import _check_xy
         x = _to_array(x, "x")
         _check_xy(x, None)
         self._ensure_built(x)
@@ -427,7 +425,6 @@ class Sequential:
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
             validation_batch_size=None, validation_freq=1):
-        from .training_loop import fit_loop
         self._assert_compiled("fit")
         if class_weight is not None or sample_weight is not None:
             raise NotImplementedError("sample_weight/class_weight are not supported by fastrnn")
@@ -441,7 +438,6 @@ class Sequential:
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False, **kwargs):
-        from .training_loop import evaluate_loop
         self._assert_compiled("evaluate")
         if sample_weight is not None:
             raise NotImplementedError("sample_weight is not supported by fastrnn")
@@ -450,7 +446,6 @@ class Sequential:
         return logs if return_dict else self._flatten_logs(logs)
 
     def predict(self, x, batch_size=None, verbose=0, steps=None, callbacks=None):
-        from .training_loop import predict_loop
         return predict_loop(self, x, batch_size=batch_size, verbose=_verbose(verbose),
                             steps=steps, callbacks=callbacks)
 

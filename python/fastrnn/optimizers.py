@@ -13,6 +13,8 @@ decay and update, with no temporaries. The NumPy code below (`_update_sparse_num
 the touched rows, update, scatter) computes the same thing operation by operation and is the
 oracle it is tested against bit for bit; it also serves builds without the extension.
 """
+import math
+
 import numpy as np
 
 from .layers.base import IndexedSlices
@@ -62,18 +64,7 @@ def _native(name):
 
 _native_grad = _native("embedding_grad")
 _native_step = _native("sparse_optimizer_step")
-
-
-_ROW_IDS = {}
-
-
-def _row_ids(n):
-    """np.arange(n) as int64, cached (dense updates name every row once)."""
-    ids = _ROW_IDS.get(n)
-    if ids is None:
-        ids = _ROW_IDS[n] = np.arange(n, dtype=np.int64)
-        ids.setflags(write=False)
-    return ids
+_native_dense_step = _native("dense_optimizer_step")
 
 
 class _Sparse:
@@ -87,7 +78,7 @@ class _Sparse:
 
     def __init__(self, indices, values, shape, merged=False):
         self.indices = np.asarray(indices).reshape(-1)
-        width = int(np.prod(shape[1:], dtype=np.int64))   # explicit: N may be 0
+        width = math.prod(shape[1:])   # explicit: N may be 0
         self.values = np.asarray(values, _F32).reshape(self.indices.shape[0], width)
         self.shape = tuple(shape)
         self.merged = merged
@@ -221,8 +212,9 @@ class Optimizer:
             wd = _F32(self.weight_decay)
             for _, w in pairs:
                 w -= w * wd * lr
-        native = self.native and _native_step is not None
+        native = self.native and _native_step is not None and _native_dense_step is not None
         options = self._native_options(lr) if native else None   # once per step (Adam: alpha)
+        dense = ([], [], [])   # weights, grads, slots for one native call
         for g, (_, w) in zip(prepared, pairs):
             slots = self._slots[id(w)]
             if isinstance(g, _Sparse):
@@ -232,15 +224,13 @@ class Optimizer:
                 else:
                     self._update_sparse_numpy(g, w, slots, lr)
             elif native and w.flags.c_contiguous:
-                # A dense gradient is the sparse case with every row named once: row r's sum
-                # is g[r] and its square g[r]**2 (`merged`), the dense formulas exactly.
-                rows = w.reshape(w.shape[0] if w.ndim > 1 else 1, -1)
-                _native_step(self._native_name, rows, _row_ids(rows.shape[0]),
-                             np.ascontiguousarray(g).reshape(rows.shape),
-                             {k: v.reshape(rows.shape) for k, v in slots.items()},
-                             merged=True, **options)
+                dense[0].append(w)
+                dense[1].append(np.ascontiguousarray(g))
+                dense[2].append(slots)
             else:
                 self._update_dense(g, w, slots, lr)
+        if dense[0]:
+            _native_dense_step(self._native_name, *dense, **options)
         self.iterations += 1
 
     @staticmethod

@@ -8,6 +8,13 @@ from .base import Layer
 
 _F32 = np.float32
 
+try:    # C++ forward/backward for the activations it implements (NumPy otherwise)
+    from .._core import dense_backward as _native_backward
+    from .._core import dense_forward as _native_forward
+except ImportError:  # pragma: no cover
+    _native_forward = _native_backward = None
+_NATIVE_ACTIVATIONS = frozenset(("linear", "relu", "sigmoid", "tanh", "softmax"))
+
 
 def _as_float32(x):
     x = np.asarray(x)
@@ -78,6 +85,7 @@ class Dense(_ActivationMixin, Layer):
         self.bias_initializer = _initializer(bias_initializer)
         self.logits = None
         self._x = None
+        self._native = False       # whether the last call ran the C++ kernels
         self._grad_buffers = None
 
     def build(self, input_shape):
@@ -107,33 +115,50 @@ class Dense(_ActivationMixin, Layer):
             raise ValueError(f"{self.name}: expected inputs with last dimension "
                              f"{kernel.shape[0]}, got shape {x.shape}")
         x2 = x.reshape(-1, kernel.shape[0])
-        z = x2 @ kernel
-        if self.use_bias:
-            z += self.weights[1]
         # the result is built from locals only: concurrent inference calls on one layer (e.g.
         # model.predict from several threads) must not see each other's shapes
         out_shape = x.shape[:-1] + (self.units,)
+        act = self.activation
+        if (_native_forward is not None and act.name in _NATIVE_ACTIVATIONS
+                and kernel.flags.c_contiguous):
+            x2 = np.ascontiguousarray(x2)
+            z, y = _native_forward(x2, kernel, self.weights[1] if self.use_bias else None,
+                                   act.name)
+            self._z, self._y = z, y
+            self.logits = z.reshape(out_shape) if act.produces_logits else None
+            self._native = True
+        else:
+            z = x2 @ kernel
+            if self.use_bias:
+                z += self.weights[1]
+            y = self._activate(z)
+            if self.logits is not None:
+                self.logits = z.reshape(out_shape)   # z: this call's logits (a local)
+            self._native = False
         self._x = x2
         self._out_shape = out_shape
-        y = self._activate(z)
-        if self.logits is not None:
-            self.logits = z.reshape(out_shape)   # z: this call's logits (a local)
         return y.reshape(out_shape)
 
     def backward(self, d_outputs, wrt_logits=False):
         """Gradients of kernel/bias; `wrt_logits=True` means `d_outputs` is d loss/d logits."""
         if self._x is None:
             raise RuntimeError(f"{self.name}: backward() needs a preceding call")
-        dz = self._activation_grad(_as_float32(d_outputs).reshape(-1, self.units), wrt_logits)
+        dy = _as_float32(d_outputs).reshape(-1, self.units)
         kernel = self.weights[0]
         bufs = self._grad_buffers
         if bufs is None or bufs[0].shape != kernel.shape:
             bufs = self._grad_buffers = [np.empty_like(w) for w in self.weights]
-        np.matmul(self._x.T, dz, out=bufs[0])
-        if self.use_bias:
-            dz.sum(axis=0, out=bufs[1])
+        if self._native:
+            dx = _native_backward(self._x, kernel, np.ascontiguousarray(dy), self._y,
+                                  self.activation.name, bool(wrt_logits), bufs[0],
+                                  bufs[1] if self.use_bias else None)
+        else:
+            dz = self._activation_grad(dy, wrt_logits)
+            np.matmul(self._x.T, dz, out=bufs[0])
+            if self.use_bias:
+                dz.sum(axis=0, out=bufs[1])
+            dx = dz @ kernel.T
         self.grads = list(bufs)
-        dx = dz @ kernel.T
         return dx.reshape(self._out_shape[:-1] + (kernel.shape[0],))
 
     def compute_output_shape(self, input_shape):

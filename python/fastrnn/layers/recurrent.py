@@ -32,6 +32,8 @@ def _rate(value, arg):
 
 def _float_array(value, name, dtype):
     """Numeric array-like -> C-contiguous `dtype` array; rejects non-numeric input clearly."""
+    if type(value) is np.ndarray and value.dtype == dtype and value.flags.c_contiguous:
+        return value      # the training loop's case: the previous layer's output
     arr = np.asarray(value)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")

@@ -1,0 +1,30 @@
+// Fully connected layer (Keras Dense) on row-major 2-D operands, forward and backward.
+//
+// Shapes: N rows (every leading axis of the Keras input flattened), K input features,
+// U units. x [N,K], kernel [K,U], bias [U] (null: no bias), z and y [N,U].
+//   forward   z = x kernel + bias;  y = act(z), row-wise for softmax
+//   backward  dz = dy * act'(z) (through y), or dz = dy when `wrt_logits` (the loss already
+//             differentiated through a sigmoid/softmax output, as Keras does)
+//             d_kernel = x^T dz, d_bias = sum over rows of dz, dx = dz kernel^T
+// Every gradient is WRITTEN (overwritten), never accumulated; null d_bias / dx are skipped.
+// The caller owns all memory; dz is caller scratch [N,U] that must not overlap dy.
+#pragma once
+
+#include "fastrnn/common.hpp"
+
+namespace fastrnn {
+
+enum class DenseActivation { Linear, Relu, Sigmoid, Tanh, Softmax };
+
+// y may equal z (then z is overwritten by the activation); with Linear, y is not written
+// when it equals z.
+template <typename T>
+void dense_forward(index_t N, index_t K, index_t U, const T* x, const T* kernel, const T* bias,
+                   DenseActivation act, T* z, T* y);
+
+template <typename T>
+void dense_backward(index_t N, index_t K, index_t U, const T* x, const T* kernel, const T* dy,
+                    const T* y, DenseActivation act, bool wrt_logits, T* dz, T* d_kernel,
+                    T* d_bias, T* dx);
+
+}  // namespace fastrnn
