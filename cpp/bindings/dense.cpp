@@ -61,14 +61,17 @@ py::array checked(const py::object& obj, const char* name, const py::dtype& dtyp
   return a;
 }
 
-py::dtype float_dtype(const py::object& x) {
+// The float type of the argument `name` that fixes every other argument's dtype.
+py::dtype float_dtype(const py::object& x, const char* name) {
   if (py::isinstance<py::array>(x)) {
     auto d = py::reinterpret_borrow<py::array>(x).dtype();
     if (d.num() == py::dtype::of<float>().num() || d.num() == py::dtype::of<double>().num())
       return d;
-    throw py::type_error("x: expected dtype float32 or float64, got " + std::string(py::str(d)));
+    throw py::type_error(std::string(name) + ": expected dtype float32 or float64, got " +
+                         std::string(py::str(d)));
   }
-  throw py::type_error("x: expected a NumPy array");
+  throw py::type_error(std::string(name) + ": expected a NumPy array, got " +
+                       std::string(py::str(py::type::handle_of(x).attr("__name__"))));
 }
 
 template <typename T>
@@ -142,7 +145,7 @@ void bind_dense(py::module_& m) {
       [](const py::object& x_obj, const py::object& kernel_obj, const py::object& bias_obj,
          const std::string& activation) -> py::tuple {
         const auto act = parse(activation);
-        const py::dtype dt = float_dtype(x_obj);
+        const py::dtype dt = float_dtype(x_obj, "x");
         auto x = checked(x_obj, "x", dt, {-1, -1});
         auto kernel = checked(kernel_obj, "kernel", dt, {x.shape(1), -1});
         if (!bias_obj.is_none()) checked(bias_obj, "bias", dt, {kernel.shape(1)});
@@ -159,7 +162,7 @@ void bind_dense(py::module_& m) {
          const py::object& y_obj, const std::string& activation, bool wrt_logits,
          const py::object& dk_obj, const py::object& db_obj, bool need_dx) -> py::object {
         const auto act = parse(activation);
-        const py::dtype dt = float_dtype(x_obj);
+        const py::dtype dt = float_dtype(x_obj, "x");
         auto x = checked(x_obj, "x", dt, {-1, -1});
         auto kernel = checked(kernel_obj, "kernel", dt, {x.shape(1), -1});
         const index_t N = x.shape(0), K = x.shape(1), U = kernel.shape(1);
@@ -180,7 +183,7 @@ void bind_dense(py::module_& m) {
       "binary_crossentropy",
       [](const py::object& y_obj, const py::object& p_obj, bool from_logits,
          double scale) -> py::tuple {
-        const py::dtype dt = float_dtype(p_obj);
+        const py::dtype dt = float_dtype(p_obj, "y_pred");
         auto p = py::reinterpret_borrow<py::array>(p_obj);
         if (p.ndim() < 1)
           throw py::value_error("y_pred: expected at least one dimension, got a scalar");

@@ -167,8 +167,8 @@ void dense_typed(const fastrnn::SparseStep& st, const py::list& weights, const p
                            std::string(py::str(py::type::handle_of(gobj).attr("__name__"))));
     auto g = py::reinterpret_borrow<py::array>(gobj);
     if (Shape(g.shape(), g.shape() + g.ndim()) != shape)
-      throw py::value_error("gradient of shape " + shape_of(g) + " for a weight of shape " +
-                            shape_of(w));
+      throw py::value_error("grads" + at + ": gradient of shape " + shape_of(g) +
+                            " for a weight of shape " + shape_of(w));
     if (g.dtype().num() != py::dtype::of<T>().num() || !(g.flags() & py::array::c_style))
       throw py::type_error("grads" + at + ": expected a C-contiguous array of dtype " +
                            std::string(py::str(py::dtype::of<T>())) + ", got dtype " +

@@ -4,6 +4,9 @@
 //   B batch, T time steps, D input features, H hidden units (`units`), G gates per cell:
 //   SimpleRNN G=1; LSTM G=4 in Keras order i, f, c (candidate), o; GRU G=3 in Keras order
 //   z (update), r (reset), h (candidate).
+//   The model's head (dense.hpp, losses.hpp) uses N rows (all leading axes flattened),
+//   K input features and U units; the embedding and its optimizer (embedding.hpp,
+//   sparse_optim.hpp) V rows of width E.
 //
 // Layout
 //   Every array is dense, row-major (C order), with the shapes given in brackets.
