@@ -163,13 +163,16 @@ def overhead_table(out):
                  "python_side_fraction": o["outside_kernels_fraction"]}
         rows.append([r["config"]["name"], _f(o["step_ms"], "{:.3f}"),
                      _f(o["native_kernels_ms"], "{:.3f}"), _f(o["native_other_ms"], "{:.3f}"),
-                     f"{o['python_side_ms']:.3f} ({100 * o['python_side_fraction']:.1f}%)",
+                     f"{o['python_side_ms']:.3f} ({100 * o['python_side_fraction']:.1f}%"
+                     + (f"; rounds {100 * o['python_side_fraction_min']:.1f}-"
+                        f"{100 * o['python_side_fraction_max']:.1f}%)"
+                        if "python_side_fraction_min" in o else ")"),
                      _f(o["recurrent_python_ms"], "{:.3f}"), _f(o["numpy_layers_ms"], "{:.3f}"),
                      _f(o["loss_ms"], "{:.3f}"), _f(o["optimizer_ms"], "{:.3f}"),
                      _f(o["glue_ms"], "{:.3f}")])
     header = ["configuration", "step ms", "recurrent kernels ms",
               "embedding gather + sparse optimizer (native) ms",
-              "Python side ms (fraction of step)", "RNN layers: Python ms",
+              "Python side ms (fraction of step; range over rounds)", "RNN layers: Python ms",
               "Embedding+Dense ms", "loss ms", "optimizer.apply ms", "Sequential glue ms"]
     return _table(header, rows) if rows else ""
 

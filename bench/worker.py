@@ -61,11 +61,21 @@ def run(framework, cfg):
                                   "traceback": traceback.format_exc(limit=8)[-4000:]}
     if cfg.get("overhead") and "train" in cfg["modes"] and hasattr(bench, "overhead"):
         try:
-            out["overhead"] = bench.overhead(max(2, cfg["repeats"]))
+            out["overhead"] = overhead_median(bench, max(3, cfg["repeats"]))
         except Exception as exc:
             out["overhead"] = {"error": describe(exc)}
     out["info"] = bench.info()
     return out
+
+
+def overhead_median(bench, rounds, steps=10):
+    """The round (of `steps` training steps) with the median Python-side fraction, plus the
+    smallest and largest fraction over all rounds (one round alone is at the mercy of noise)."""
+    runs = sorted((bench.overhead(steps) for _ in range(rounds)),
+                  key=lambda o: o["python_side_fraction"])
+    fractions = [o["python_side_fraction"] for o in runs]
+    return {**runs[len(runs) // 2], "rounds": rounds,
+            "python_side_fraction_min": fractions[0], "python_side_fraction_max": fractions[-1]}
 
 
 def main(argv=None):

@@ -103,8 +103,9 @@ class BinaryAccuracy(MeanMetricWrapper):
         if (mask is None and type(y_pred) is np.ndarray and y_pred.ndim == 2
                 and y_pred.shape[1] == 1 and type(y_true) is np.ndarray
                 and y_true.shape in (y_pred.shape, y_pred.shape[:1])):
-            pred = (y_pred.reshape(-1) > self._threshold).astype(y_true.dtype)
-            self.total += float(np.count_nonzero(y_true.reshape(-1) == pred))
+            # comparing with the bool array casts it to y_true's dtype, as Keras' cast does
+            hits = y_true.reshape(-1) == (y_pred.reshape(-1) > self._threshold)
+            self.total += float(np.count_nonzero(hits))
             self.count += float(y_pred.shape[0])
             return
         super().update_state(y_true, y_pred, mask=mask)
