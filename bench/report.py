@@ -171,7 +171,7 @@ def overhead_table(out):
                      _f(o["loss_ms"], "{:.3f}"), _f(o["optimizer_ms"], "{:.3f}"),
                      _f(o["glue_ms"], "{:.3f}")])
     header = ["configuration", "step ms", "recurrent kernels ms",
-              "embedding gather + sparse optimizer (native) ms",
+              "other native calls (embedding, Dense, loss, optimizer) ms",
               "Python side ms (fraction of step; range over rounds)", "RNN layers: Python ms",
               "Embedding+Dense ms", "loss ms", "optimizer.apply ms", "Sequential glue ms"]
     return _table(header, rows) if rows else ""

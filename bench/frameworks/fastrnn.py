@@ -58,7 +58,7 @@ class Bench:
                 "numpy": np.__version__}
 
     # -- Python-side overhead of train_on_batch ----------------------------------------------
-    def overhead(self, steps):
+    def overhead(self, steps, breakdown=True):
         """Split `steps` training steps into native code and the Python side.
 
         Timers wrap every call into the extension a step makes: the recurrent kernels
@@ -67,8 +67,10 @@ class Bench:
         optimizer steps (module globals of fastrnn.layers.embedding, fastrnn.layers.core,
         fastrnn.losses and fastrnn.optimizers). For the breakdown, they also wrap the
         top-level layers' call/backward, the loss gradient and the optimizer update (instance
-        attributes shadowing the methods). Everything is restored afterwards. The timers
-        themselves cost ~1 us per wrapped call.
+        attributes shadowing the methods); `breakdown=False` leaves those out (8 timed calls per
+        step instead of 16; the timers run as Python, so fewer of them perturb the split less)
+        and returns no breakdown. Everything is restored afterwards. The timers themselves
+        cost ~1 us per wrapped call.
         """
         from fastrnn import losses as loss_mod
         from fastrnn import optimizers as opt_mod
@@ -93,18 +95,21 @@ class Bench:
                         (opt_mod, "_native_step"), (opt_mod, "_native_dense_step")]
         native_other = [(mod, name) for mod, name in native_other
                         if getattr(mod, name, None) is not None]
-        patched = [(_core, "rnn_forward"), (_core, "rnn_backward"), *native_other,
-                   (model.optimizer, "apply")]
-        keys = ["kernels", "kernels"] + ["native_other"] * len(native_other) + ["optimizer"]
+        patched = [(_core, "rnn_forward"), (_core, "rnn_backward"), *native_other]
+        keys = ["kernels", "kernels"] + ["native_other"] * len(native_other)
         loss_obj = getattr(model, "_loss_obj", None)
-        if loss_obj is not None and hasattr(loss_obj, "value_and_grad"):
-            patched.append((loss_obj, "value_and_grad"))
-            keys.append("loss")
-        for layer in model.layers:
-            key = "recurrent_layers" if isinstance(layer, (_RNN, Bidirectional)) else "other_layers"
-            for meth in ("call", "backward"):
-                patched.append((layer, meth))
-                keys.append(key)
+        if breakdown:
+            patched.append((model.optimizer, "apply"))
+            keys.append("optimizer")
+            if loss_obj is not None and hasattr(loss_obj, "value_and_grad"):
+                patched.append((loss_obj, "value_and_grad"))
+                keys.append("loss")
+            for layer in model.layers:
+                key = ("recurrent_layers" if isinstance(layer, (_RNN, Bidirectional))
+                       else "other_layers")
+                for meth in ("call", "backward"):
+                    patched.append((layer, meth))
+                    keys.append(key)
         originals = [(obj, name, obj.__dict__.get(name, _MISSING), getattr(obj, name))
                      for obj, name in patched]
         try:
@@ -126,18 +131,20 @@ class Bench:
         ms = {k: v / steps * 1e3 for k, v in acc.items()}
         step = total / steps * 1e3
         python_side = step - ms["kernels"] - ms["native_other"]
-        return {"steps": steps, "step_ms": step,
-                "native_kernels_ms": ms["kernels"],
-                "native_other_ms": ms["native_other"],
-                "python_side_ms": python_side,
-                "python_side_fraction": python_side / step,
-                "recurrent_python_ms": ms["recurrent_layers"] - ms["kernels"],
+        split = {"steps": steps, "step_ms": step,
+                 "native_kernels_ms": ms["kernels"],
+                 "native_other_ms": ms["native_other"],
+                 "python_side_ms": python_side,
+                 "python_side_fraction": python_side / step,
+                 "outside_kernels_ms": step - ms["kernels"],
+                 "outside_kernels_fraction": (step - ms["kernels"]) / step}
+        if not breakdown:
+            return split
+        return {**split, "recurrent_python_ms": ms["recurrent_layers"] - ms["kernels"],
                 "numpy_layers_ms": ms["other_layers"], "loss_ms": ms["loss"],
                 "optimizer_ms": ms["optimizer"],
                 "glue_ms": step - ms["recurrent_layers"] - ms["other_layers"] - ms["loss"]
-                - ms["optimizer"],
-                "outside_kernels_ms": step - ms["kernels"],
-                "outside_kernels_fraction": (step - ms["kernels"]) / step}
+                - ms["optimizer"]}
 
 
 _MISSING = object()
