@@ -54,18 +54,20 @@ template <typename T>
 struct Scratch {
   std::vector<T> acc;
   std::vector<index_t> counts;
+  std::vector<index_t> order;
 };
 
 // Per calling thread, grown on demand: a training loop reuses warm pages every step.
 template <typename T>
-fastrnn::SparseScratch<T> scratch_for(index_t V, index_t E) {
+fastrnn::SparseScratch<T> scratch_for(index_t V, index_t E, index_t N) {
   thread_local Scratch<T> s;
   auto grow = [](auto& v, index_t n) {
     if (v.size() < static_cast<std::size_t>(n)) v.resize(static_cast<std::size_t>(n));
   };
   grow(s.acc, 2 * V * E);
   grow(s.counts, V);
-  return {s.acc.data(), s.counts.data()};
+  grow(s.order, N + fastrnn::kSparseMaxThreads);
+  return {s.acc.data(), s.counts.data(), s.order.data()};
 }
 
 // The slot arrays this optimizer needs, each checked and turned into a pointer by `get`.
@@ -128,7 +130,7 @@ void step_typed(const fastrnn::SparseStep& st, const py::array& table_obj, const
                           ",)), got shape " + shape_of(values));
   fastrnn_bindings::check_ids(ids, V);
 
-  const fastrnn::SparseScratch<T> scratch = scratch_for<T>(V, E);
+  const fastrnn::SparseScratch<T> scratch = scratch_for<T>(V, E, N);
   T* tp = table.mutable_data();
   const I* ip = ids.data();
   const T* vp = values.data();
@@ -193,7 +195,7 @@ void dense_typed(const fastrnn::SparseStep& st, const py::list& weights, const p
   py::gil_scoped_release release;
   for (const DenseJob<T>& j : jobs)
     fastrnn::sparse_optimizer_step<T, std::int64_t>(st, j.w, j.slots, j.V, j.E, rows.data(), j.V,
-                                                    j.g, scratch_for<T>(j.V, j.E));
+                                                    j.g, scratch_for<T>(j.V, j.E, j.V));
 }
 
 fastrnn::SparseStep make_step(const std::string& optimizer, double lr, double momentum,

@@ -3,13 +3,23 @@
 #include <algorithm>
 #include <cstring>
 
-// Both passes are memory-bound and short: they run on the calling thread.
+// The gather is split over the threads when it is large (a seed batch, 64,000 rows of 32,
+// takes ~0.8 ms on one core); the gradient sums run on the calling thread.
 
 namespace fastrnn {
+namespace {
+// Below this many output elements one thread does it all (a parallel region costs more).
+constexpr index_t kParallelGather = index_t(1) << 16;
+}  // namespace
 
 template <typename T, typename I>
 void embedding_forward(const T* table, index_t V, index_t E, const I* ids, index_t N, T* out) {
   (void)V;
+  const int nt = N * E >= kParallelGather ? get_num_threads() : 1;
+  (void)nt;
+#ifdef FASTRNN_OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#endif
   for (index_t n = 0; n < N; ++n)
     std::memcpy(out + n * E, table + static_cast<index_t>(ids[n]) * E, E * sizeof(T));
 }

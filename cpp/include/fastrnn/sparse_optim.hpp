@@ -54,12 +54,15 @@ struct SparseSlots {
 };
 
 // Caller-owned scratch: acc [V, 2E], the per-row sums and sums of squares, side by side
-// (only [V, E] is used by SGD and with `merged`), and the occurrence count of each row,
-// counts [V]. Contents on entry do not matter.
+// (only [V, E] is used by SGD and with `merged`), the occurrence count of each row,
+// counts [V], and order [N + kSparseMaxThreads], the occurrences grouped by thread.
+// Contents on entry do not matter.
+constexpr int kSparseMaxThreads = 256;
 template <typename T>
 struct SparseScratch {
   T* acc = nullptr;
   index_t* counts = nullptr;
+  index_t* order = nullptr;
 };
 
 // One step. ids must lie in [0,V) (checked by the caller). Allocates nothing.
