@@ -518,3 +518,40 @@ def test_training_native_head_matches_numpy(monkeypatch):
         assert sorted(a) == sorted(b) == ["accuracy", "loss"]
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-5, abs=1e-6)
         assert a["accuracy"] == b["accuracy"]
+
+
+def _at_offset(a, offset):
+    """A C-contiguous copy of `a` starting `offset` elements into a fresh buffer (so the
+    same values lie at a different alignment)."""
+    buf = np.empty(a.size + offset, a.dtype)
+    view = buf[offset:offset + a.size].reshape(a.shape)
+    view[...] = a
+    return view
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_dense_kernels_do_not_depend_on_alignment_or_threads(activation):
+    """Training reproducibility needs bitwise-equal results for equal inputs wherever the
+    arrays lie and with any thread count (large enough to use both threads)."""
+    rng = np.random.default_rng(7)
+    N, K, U = 2500, 37, 9
+    x = rng.standard_normal((N, K)).astype(np.float32)
+    w = rng.standard_normal((K, U)).astype(np.float32)
+    b = rng.standard_normal(U).astype(np.float32)
+    dy = rng.standard_normal((N, U)).astype(np.float32)
+    before = fastrnn.get_num_threads()
+    results = []
+    try:
+        for threads, offset in [(1, 0), (2, 0), (2, 1), (2, 3), (1, 5)]:
+            fastrnn.set_num_threads(threads)
+            xs, ws, bs, dys = (_at_offset(a, offset) for a in (x, w, b, dy))
+            z, y = _core.dense_forward(xs, ws, bs, activation)
+            dk, db = np.empty_like(w), np.empty_like(b)
+            dx = _core.dense_backward(xs, ws, dys, y, activation, False, dk, db)
+            results.append((z.copy(), y.copy(), dk, db, dx))
+    finally:
+        fastrnn.set_num_threads(before)
+    for other in results[1:]:
+        for a, c in zip(results[0], other):
+            assert np.isfinite(a).all()
+            np.testing.assert_array_equal(a, c)

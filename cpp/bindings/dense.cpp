@@ -28,6 +28,15 @@ std::string dims_str(std::initializer_list<index_t> dims) {
   return s + (dims.size() == 1 ? ",)" : ")");
 }
 
+// The packed kernel, per calling thread and grown on demand (caller-owned kernel scratch).
+template <typename T>
+T* dense_scratch(index_t K, index_t U) {
+  thread_local std::vector<T> buf;
+  const std::size_t n = fastrnn::dense_scratch_size<T>(K, U);
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
 fastrnn::DenseActivation parse(const std::string& name) {
   using A = fastrnn::DenseActivation;
   if (name == "linear") return A::Linear;
@@ -86,9 +95,10 @@ py::tuple forward(const py::array& x, const py::array& kernel, const py::object&
   const T* kp = static_cast<const T*>(kernel.data());
   T* zp = z.mutable_data();
   T* yp = y.mutable_data();
+  T* sp = dense_scratch<T>(K, U);
   {
     py::gil_scoped_release release;
-    fastrnn::dense_forward<T>(N, K, U, xp, kp, b, act, zp, yp);
+    fastrnn::dense_forward<T>(N, K, U, xp, kp, b, act, zp, yp, sp);
   }
   return py::make_tuple(z, y);
 }
@@ -113,9 +123,10 @@ py::object backward(const py::array& x, const py::array& kernel, const py::array
   const T* yp = static_cast<const T*>(y.data());
   T* dzp = dz.mutable_data();
   T* dkp = static_cast<T*>(const_cast<void*>(dk.data()));
+  T* sp = dense_scratch<T>(K, U);
   {
     py::gil_scoped_release release;
-    fastrnn::dense_backward<T>(N, K, U, xp, kp, gp, yp, act, wrt_logits, dzp, dkp, dbp, dxp);
+    fastrnn::dense_backward<T>(N, K, U, xp, kp, gp, yp, act, wrt_logits, dzp, dkp, dbp, dxp, sp);
   }
   return dx_obj;
 }

@@ -1,92 +1,162 @@
-// Dense forward/backward (see fastrnn/dense.hpp). The GEMMs are Eigen's (threaded by
-// set_num_threads through Eigen::setNbThreads); the activations are element-wise passes.
+// Dense forward/backward (see fastrnn/dense.hpp). The products use the recurrent kernels'
+// GEMMs (gemm.hpp): the packed micro-kernel over row blocks split among the threads, and the
+// unpacked x^T dz for the kernel gradient on one thread. Activations are plain scalar loops
+// (the NumPy oracle's formulas), so no result depends on vector peeling, i.e. on alignment.
 #include "fastrnn/dense.hpp"
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 
+#include "gemm.hpp"
+
+#ifdef FASTRNN_OPENMP
+#include <omp.h>
+#endif
+
 namespace fastrnn {
 namespace {
+using detail::gemm_rows;
+using detail::gemm_tn;
+using detail::pack_b;
+using detail::packed_size;
+
+// Below this many multiply-adds a product runs on the calling thread.
+constexpr index_t kParallelWork = index_t(1) << 18;
+
+// f(r0, r1) over contiguous row blocks, one per thread.
+template <typename F>
+void for_row_blocks(index_t N, index_t work, F f) {
+  int nt = work >= kParallelWork ? get_num_threads() : 1;
+  nt = static_cast<int>(std::max<index_t>(1, std::min<index_t>(nt, N)));
+#ifdef FASTRNN_OPENMP
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    {
+      const int team = omp_get_num_threads();
+      for (int t = omp_get_thread_num(); t < nt; t += team) f(N * t / nt, N * (t + 1) / nt);
+    }
+    return;
+  }
+#endif
+  for (int t = 0; t < nt; ++t) f(N * t / nt, N * (t + 1) / nt);
+}
 
 template <typename T>
-using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <typename T>
-using Map = Eigen::Map<Mat<T>>;
-template <typename T>
-using CMap = Eigen::Map<const Mat<T>>;
+T sigmoid(T v) {  // exp of a non-positive number only
+  const T e = std::exp(-std::abs(v));
+  return v >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
+}
 
-// Row-wise softmax of z into y, shifted by the row maximum like tf.nn.softmax.
+// y[r0:r1] = act(z[r0:r1]) (y may equal z).
 template <typename T>
-void softmax_rows(index_t N, index_t U, const T* z, T* y) {
-  for (index_t n = 0; n < N; ++n) {
-    const T* zr = z + n * U;
-    T* yr = y + n * U;
-    const T m = *std::max_element(zr, zr + U);
-    T s = 0;
-    for (index_t u = 0; u < U; ++u) s += (yr[u] = std::exp(zr[u] - m));
-    for (index_t u = 0; u < U; ++u) yr[u] /= s;
+void activate_rows(index_t r0, index_t r1, index_t U, DenseActivation act, const T* z, T* y) {
+  const index_t a = r0 * U, b = r1 * U;
+  switch (act) {
+    case DenseActivation::Linear:
+      if (y != z) std::copy(z + a, z + b, y + a);
+      break;
+    case DenseActivation::Relu:
+      for (index_t i = a; i < b; ++i) y[i] = std::max(z[i], T(0));
+      break;
+    case DenseActivation::Sigmoid:
+      for (index_t i = a; i < b; ++i) y[i] = sigmoid(z[i]);
+      break;
+    case DenseActivation::Tanh:
+      for (index_t i = a; i < b; ++i) y[i] = std::tanh(z[i]);
+      break;
+    case DenseActivation::Softmax:  // shifted by the row maximum like tf.nn.softmax
+      for (index_t n = r0; n < r1; ++n) {
+        const T* zr = z + n * U;
+        T* yr = y + n * U;
+        const T m = *std::max_element(zr, zr + U);
+        T s = 0;
+        for (index_t u = 0; u < U; ++u) s += (yr[u] = std::exp(zr[u] - m));
+        for (index_t u = 0; u < U; ++u) yr[u] /= s;
+      }
+      break;
+  }
+}
+
+// dz[r0:r1] = dy * act'(z) expressed through y = act(z).
+template <typename T>
+void activation_grad_rows(index_t r0, index_t r1, index_t U, DenseActivation act,
+                          bool wrt_logits, const T* dy, const T* y, T* dz) {
+  const index_t a = r0 * U, b = r1 * U;
+  if (wrt_logits || act == DenseActivation::Linear) {
+    std::copy(dy + a, dy + b, dz + a);
+    return;
+  }
+  switch (act) {
+    case DenseActivation::Relu:
+      for (index_t i = a; i < b; ++i) dz[i] = y[i] > T(0) ? dy[i] : T(0);
+      break;
+    case DenseActivation::Sigmoid:
+      for (index_t i = a; i < b; ++i) dz[i] = dy[i] * y[i] * (T(1) - y[i]);
+      break;
+    case DenseActivation::Tanh:
+      for (index_t i = a; i < b; ++i) dz[i] = dy[i] * (T(1) - y[i] * y[i]);
+      break;
+    case DenseActivation::Softmax:
+      for (index_t n = r0; n < r1; ++n) {  // dz = y * (dy - <dy, y>) per row
+        const T* gr = dy + n * U;
+        const T* yr = y + n * U;
+        T dot = 0;
+        for (index_t u = 0; u < U; ++u) dot += gr[u] * yr[u];
+        for (index_t u = 0; u < U; ++u) dz[n * U + u] = yr[u] * (gr[u] - dot);
+      }
+      break;
+    case DenseActivation::Linear:
+      break;
   }
 }
 
 }  // namespace
 
 template <typename T>
+std::size_t dense_scratch_size(index_t K, index_t U) {
+  return std::max(packed_size<T>(K, U), packed_size<T>(U, K));
+}
+
+template <typename T>
 void dense_forward(index_t N, index_t K, index_t U, const T* x, const T* kernel, const T* bias,
-                   DenseActivation act, T* z, T* y) {
-  Map<T> zm(z, N, U);
-  zm.noalias() = CMap<T>(x, N, K) * CMap<T>(kernel, K, U);
-  if (bias) zm.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, U);
-  auto za = zm.array();
-  auto ya = Map<T>(y, N, U).array();
-  switch (act) {
-    case DenseActivation::Linear:
-      if (y != z) ya = za;
-      break;
-    case DenseActivation::Relu: ya = za.cwiseMax(T(0)); break;
-    case DenseActivation::Sigmoid: ya = za.logistic(); break;
-    case DenseActivation::Tanh: ya = za.tanh(); break;
-    case DenseActivation::Softmax: softmax_rows(N, U, z, y); break;
-  }
+                   DenseActivation act, T* z, T* y, T* scratch) {
+  pack_b<T>(K, U, [&](index_t k, index_t j) { return kernel[k * U + j]; }, scratch);
+  for_row_blocks(N, N * K * U, [&](index_t r0, index_t r1) {
+    gemm_rows<T>(x + r0 * K, K, r1 - r0, K, scratch, U, z + r0 * U, U, false);
+    if (bias)
+      for (index_t n = r0; n < r1; ++n)
+        for (index_t u = 0; u < U; ++u) z[n * U + u] += bias[u];
+    activate_rows(r0, r1, U, act, z, y);
+  });
 }
 
 template <typename T>
 void dense_backward(index_t N, index_t K, index_t U, const T* x, const T* kernel, const T* dy,
                     const T* y, DenseActivation act, bool wrt_logits, T* dz, T* d_kernel,
-                    T* d_bias, T* dx) {
-  auto g = CMap<T>(dy, N, U).array();
-  auto ya = CMap<T>(y, N, U).array();
-  Map<T> dzm(dz, N, U);
-  auto d = dzm.array();
-  if (wrt_logits) {
-    d = g;
-  } else {
-    switch (act) {
-      case DenseActivation::Linear: d = g; break;
-      case DenseActivation::Relu: d = (ya > T(0)).select(g, T(0)); break;
-      case DenseActivation::Sigmoid: d = g * ya * (T(1) - ya); break;
-      case DenseActivation::Tanh: d = g * (T(1) - ya.square()); break;
-      case DenseActivation::Softmax:
-        for (index_t n = 0; n < N; ++n) {  // dz = y * (dy - <dy, y>) per row
-          const T* gr = dy + n * U;
-          const T* yr = y + n * U;
-          T dot = 0;
-          for (index_t u = 0; u < U; ++u) dot += gr[u] * yr[u];
-          for (index_t u = 0; u < U; ++u) dz[n * U + u] = yr[u] * (gr[u] - dot);
-        }
-        break;
-    }
+                    T* d_bias, T* dx, T* scratch) {
+  for_row_blocks(N, N * U, [&](index_t r0, index_t r1) {
+    activation_grad_rows(r0, r1, U, act, wrt_logits, dy, y, dz);
+  });
+  gemm_tn<T>(x, K, N, K, dz, U, U, d_kernel, U);
+  if (d_bias) {
+    std::fill(d_bias, d_bias + U, T(0));
+    for (index_t n = 0; n < N; ++n)
+      for (index_t u = 0; u < U; ++u) d_bias[u] += dz[n * U + u];
   }
-  Map<T>(d_kernel, K, U).noalias() = CMap<T>(x, N, K).transpose() * dzm;
-  if (d_bias) Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(d_bias, U) = dzm.colwise().sum();
-  if (dx) Map<T>(dx, N, K).noalias() = dzm * CMap<T>(kernel, K, U).transpose();
+  if (dx) {
+    pack_b<T>(U, K, [&](index_t k, index_t j) { return kernel[j * U + k]; }, scratch);
+    for_row_blocks(N, N * K * U, [&](index_t r0, index_t r1) {
+      gemm_rows<T>(dz + r0 * U, U, r1 - r0, U, scratch, K, dx + r0 * K, K, false);
+    });
+  }
 }
 
 #define FASTRNN_DENSE(T)                                                                     \
+  template std::size_t dense_scratch_size<T>(index_t, index_t);                              \
   template void dense_forward<T>(index_t, index_t, index_t, const T*, const T*, const T*,    \
-                                 DenseActivation, T*, T*);                                   \
+                                 DenseActivation, T*, T*, T*);                               \
   template void dense_backward<T>(index_t, index_t, index_t, const T*, const T*, const T*,   \
-                                  const T*, DenseActivation, bool, T*, T*, T*, T*);
+                                  const T*, DenseActivation, bool, T*, T*, T*, T*, T*);
 FASTRNN_DENSE(float)
 FASTRNN_DENSE(double)
 #undef FASTRNN_DENSE

@@ -230,11 +230,11 @@ class Sequential:
         return [n for layer in self.layers for n in layer.weight_names]
 
     # -- forward / backward ------------------------------------------------------------------
-    def _forward(self, x, training):
+    def _forward(self, x, training, layers=None):
         """Run the stack; returns (output, output mask, index of the layer that produced it)."""
         mask = None
         src = -1
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(self.layers if layers is None else layers):
             out = layer(x, mask=mask, training=training)
             mask = layer.compute_mask(x, mask)
             if out is not x:
@@ -247,9 +247,13 @@ class Sequential:
         self._ensure_built(x)
         return self._forward(x, training)[0]
 
-    def _backward(self, dy, src, wrt_logits):
-        layers = self.layers
-        first = next((i for i, l in enumerate(layers) if l.trainable and l.weights), None)
+    def _backward(self, dy, src, wrt_logits, layers=None):
+        layers = self.layers if layers is None else layers
+        first = None
+        for i, layer in enumerate(layers):
+            if layer.trainable and layer.weights:
+                first = i
+                break
         if first is None:
             return
         for i in range(src, first - 1, -1):
@@ -261,10 +265,10 @@ class Sequential:
             if dy is None:
                 break
 
-    def _logits_of(self, src):
+    def _logits_of(self, src, layers=None):
         if src < 0:
             return None
-        return getattr(self.layers[src], "logits", None)
+        return getattr((self.layers if layers is None else layers)[src], "logits", None)
 
     # -- compile -----------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
@@ -333,17 +337,18 @@ class Sequential:
     # -- one step ----------------------------------------------------------------------------
     def _step(self, x, y, training):
         """Forward (+ backward and update when training); updates the running metrics."""
-        y_pred, mask, src = self._forward(x, training=training)
+        layers = self.layers     # resolved once per step
+        y_pred, mask, src = self._forward(x, training, layers)
         self._resolve_compile(y, y_pred)
-        logits = self._logits_of(src)
+        logits = self._logits_of(src, layers)
         if training:
             loss, grad, wrt_logits = self._loss_obj.value_and_grad(y, y_pred, logits=logits,
                                                                    mask=mask)
             if not self._nan_guard or np.isfinite(loss):
                 if self._nan_guard:
                     self._snapshot_weights()
-                self._backward(grad, src, wrt_logits)
-                self._apply_gradients()
+                self._backward(grad, src, wrt_logits, layers)
+                self._apply_gradients(layers)
         else:
             loss = self._loss_value(y, y_pred, logits, mask)
         self._loss_tracker.update_state(loss, sample_weight=len(x))
@@ -359,11 +364,11 @@ class Sequential:
             return obj._reduce(per_sample, None, mask, None)[0]
         return obj(y, y_pred, mask=mask)
 
-    def _apply_gradients(self):
+    def _apply_gradients(self, layers=None):
         grads, weights = [], []
         if not self.trainable:
             return
-        for layer in self.layers:
+        for layer in self.layers if layers is None else layers:
             if layer.trainable and layer.weights:
                 grads.extend(layer.grads)
                 weights.extend(layer.weights)

@@ -198,15 +198,21 @@ class Optimizer:
         return self.iterations
 
     def apply(self, grads, weights):
-        pairs = [(g, w) for g, w in zip(grads, weights) if g is not None]
-        if not pairs:
-            return
-        for _, w in pairs:
-            if not (isinstance(w, np.ndarray) and w.dtype == _F32):
+        pairs = []
+        slots_of = self._slots
+        for g, w in zip(grads, weights):   # one pass: checks, slots, prepared gradients
+            if g is None:
+                continue
+            if not isinstance(w, np.ndarray) or w.dtype != _F32:
                 raise TypeError(f"{self.name}: weights must be float32 NumPy arrays updated in "
                                 f"place, got {type(w).__name__} {getattr(w, 'dtype', '')}")
-        self.build([w for _, w in pairs])
-        prepared = self._clip([self._prepare(g, w) for g, w in pairs])
+            pairs.append((self._prepare(g, w), w))
+        if not pairs:
+            return
+        for _, w in pairs:     # slots only once every gradient is known to fit its weight
+            if id(w) not in slots_of:
+                self.build([w])
+        prepared = self._clip([g for g, _ in pairs])
         lr = self._lr
         if self.weight_decay:
             wd = _F32(self.weight_decay)
