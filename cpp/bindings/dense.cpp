@@ -9,24 +9,14 @@
 
 #include "fastrnn/dense.hpp"
 #include "fastrnn/losses.hpp"
+#include "shapes.hpp"
 
 namespace py = pybind11;
 using fastrnn::index_t;
 
 namespace {
 
-std::string shape_str(const py::array& a) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
-  return s + (a.ndim() == 1 ? ",)" : ")");
-}
-
-std::string dims_str(std::initializer_list<index_t> dims) {
-  std::string s = "(";
-  std::size_t i = 0;
-  for (index_t d : dims) s += (i++ ? ", " : "") + std::to_string(d);
-  return s + (dims.size() == 1 ? ",)" : ")");
-}
+using fastrnn_bindings::shape_str;
 
 // The packed kernel, per calling thread and grown on demand (caller-owned kernel scratch).
 template <typename T>
@@ -62,8 +52,9 @@ py::array checked(const py::object& obj, const char* name, const py::dtype& dtyp
   std::size_t i = 0;
   for (index_t d : dims) ok = ok && (d < 0 || a.shape(i++) == d);
   if (!ok)
-    throw py::value_error(std::string(name) + ": expected shape " + dims_str(dims) +
-                          " (-1: any), got " + shape_str(a));
+    throw py::value_error(std::string(name) + ": expected shape " +
+                          shape_str(std::vector<index_t>(dims)) + " (-1: any), got " +
+                          shape_str(a));
   if (!(a.flags() & py::array::c_style) || (writeable && !a.writeable()))
     throw py::value_error(std::string(name) + (writeable ? ": expected a writeable" : ": expected a") +
                           " C-contiguous array");

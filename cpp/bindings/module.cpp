@@ -7,7 +7,6 @@
 
 #include <cstdlib>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,27 +15,19 @@
 #endif
 
 #include "fastrnn/common.hpp"
+#include "shapes.hpp"
 
 namespace py = pybind11;
 using fastrnn::index_t;
 
 namespace {
 
-std::string shape_str(const std::vector<index_t>& s) {
-  std::ostringstream o;
-  o << "(";
-  for (std::size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
-  o << (s.size() == 1 ? ",)" : ")");
-  return o.str();
-}
+using fastrnn_bindings::shape_of;
+using fastrnn_bindings::shape_str;
 
 // Same NumPy type and native byte order (dtype objects are not always singletons).
 bool same_dtype(const py::dtype& a, const py::dtype& b) {
   return a.num() == b.num() && a.attr("isnative").cast<bool>();
-}
-
-std::vector<index_t> shape_of(const py::array& a) {
-  return std::vector<index_t>(a.shape(), a.shape() + a.ndim());
 }
 
 fastrnn::Activation parse_activation(const std::string& name, const char* arg) {

@@ -9,26 +9,16 @@
 
 #include "fastrnn/sparse_optim.hpp"
 #include "ids.hpp"
+#include "shapes.hpp"
 
 namespace py = pybind11;
 using fastrnn::index_t;
 
 namespace {
 
-std::string shape_of(const py::array& a) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i)
-    s += (i ? ", " : "") + std::to_string(a.shape(i));
-  return s + (a.ndim() == 1 ? ",)" : ")");
-}
-
-using Shape = std::vector<py::ssize_t>;
-
-std::string shape_str(const Shape& shape) {
-  std::string s = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
+using Shape = std::vector<index_t>;
+using fastrnn_bindings::shape_of;
+using fastrnn_bindings::shape_str;
 
 // An array the step writes into: exact dtype T, the given shape (that of `owner`: "the
 // table's", "the weight's"), C-contiguous, writeable.
@@ -42,8 +32,8 @@ py::array_t<T> in_place(const py::handle& obj, const std::string& name, const Sh
   if (a.dtype().num() != py::dtype::of<T>().num())
     throw py::type_error(name + ": expected dtype " + std::string(py::str(py::dtype::of<T>())) +
                          " (" + owner + "), got " + std::string(py::str(a.dtype())));
-  if (Shape(a.shape(), a.shape() + a.ndim()) != shape)
-    throw py::value_error(name + ": expected shape " + shape_str(shape) + ", got " + shape_of(a) +
+  if (shape_of(a) != shape)
+    throw py::value_error(name + ": expected shape " + shape_str(shape) + ", got " + shape_str(a) +
                           " (it must match " + owner + ")");
   if (!(a.flags() & py::array::c_style) || !a.writeable())
     throw py::value_error(name + ": must be a writeable C-contiguous array (updated in place)");
@@ -127,7 +117,7 @@ void step_typed(const fastrnn::SparseStep& st, const py::array& table_obj, const
   if (values.size() != N * E || (values.ndim() > 0 && values.shape(values.ndim() - 1) != E))
     throw py::value_error("values: expected " + std::to_string(N) + " rows of width " +
                           std::to_string(E) + " (ids.shape + (" + std::to_string(E) +
-                          ",)), got shape " + shape_of(values));
+                          ",)), got shape " + shape_str(values));
   fastrnn_bindings::check_ids(ids, V);
 
   const fastrnn::SparseScratch<T> scratch = scratch_for<T>(V, E, N);
@@ -160,7 +150,7 @@ void dense_typed(const fastrnn::SparseStep& st, const py::list& weights, const p
     if (!py::isinstance<py::array>(wobj))
       throw py::type_error("weights" + at + ": expected a NumPy array");
     auto w = py::reinterpret_borrow<py::array>(wobj);
-    const Shape shape(w.shape(), w.shape() + w.ndim());
+    const Shape shape = shape_of(w);
     DenseJob<T> job;
     job.w = in_place<T>(w, "weights" + at, shape, "the first weight's").mutable_data();
     const py::handle gobj = grads[i];
@@ -168,9 +158,9 @@ void dense_typed(const fastrnn::SparseStep& st, const py::list& weights, const p
       throw py::type_error("grads" + at + ": expected a NumPy array, got " +
                            std::string(py::str(py::type::handle_of(gobj).attr("__name__"))));
     auto g = py::reinterpret_borrow<py::array>(gobj);
-    if (Shape(g.shape(), g.shape() + g.ndim()) != shape)
-      throw py::value_error("grads" + at + ": gradient of shape " + shape_of(g) +
-                            " for a weight of shape " + shape_of(w));
+    if (shape_of(g) != shape)
+      throw py::value_error("grads" + at + ": gradient of shape " + shape_str(g) +
+                            " for a weight of shape " + shape_str(w));
     if (g.dtype().num() != py::dtype::of<T>().num() || !(g.flags() & py::array::c_style))
       throw py::type_error("grads" + at + ": expected a C-contiguous array of dtype " +
                            std::string(py::str(py::dtype::of<T>())) + ", got dtype " +
@@ -231,7 +221,7 @@ void bind_sparse_optim(py::module_& m) {
         auto table = py::reinterpret_borrow<py::array>(table_obj);
         if (table.ndim() != 2)
           throw py::value_error("table: expected a 2-D array [input_dim, output_dim], got shape " +
-                                shape_of(table));
+                                shape_str(table));
         const auto ids = py::array::ensure(ids_obj);
         if (!ids || ids.dtype().kind() != 'i' && ids.dtype().kind() != 'u')
           throw py::type_error("ids: expected an integer array");

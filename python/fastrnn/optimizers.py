@@ -78,7 +78,7 @@ class _Sparse:
 
     def __init__(self, indices, values, shape, merged=False):
         self.indices = np.asarray(indices).reshape(-1)
-        width = math.prod(shape[1:])   # explicit: N may be 0
+        width = math.prod(shape[1:])   # not values.shape: with N = 0 rows it cannot tell
         self.values = np.asarray(values, _F32).reshape(self.indices.shape[0], width)
         self.shape = tuple(shape)
         self.merged = merged
@@ -199,8 +199,7 @@ class Optimizer:
 
     def apply(self, grads, weights):
         pairs = []
-        slots_of = self._slots
-        for g, w in zip(grads, weights):   # one pass: checks, slots, prepared gradients
+        for g, w in zip(grads, weights):   # one pass: weight checks, prepared gradients
             if g is None:
                 continue
             if not isinstance(w, np.ndarray) or w.dtype != _F32:
@@ -209,9 +208,7 @@ class Optimizer:
             pairs.append((self._prepare(g, w), w))
         if not pairs:
             return
-        for _, w in pairs:     # slots only once every gradient is known to fit its weight
-            if id(w) not in slots_of:
-                self.build([w])
+        self.build([w for _, w in pairs])   # slots only once every gradient fits its weight
         prepared = self._clip([g for g, _ in pairs])
         lr = self._lr
         if self.weight_decay:
