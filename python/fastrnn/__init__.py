@@ -1,10 +1,10 @@
 """fastrnn: fast recurrent networks (SimpleRNN, LSTM, GRU, Bidirectional) with a Keras-style API."""
+from ._version import __version__
 from . import _core
 from . import ops
 from . import layers
 from .threads import set_num_threads, get_num_threads
 
-__version__ = "0.1.0"
 from . import activations, losses, metrics, optimizers, callbacks, utils, models
 from . import datasets, preprocessing
 from .models import Sequential, load_model

@@ -15,6 +15,9 @@ import zipfile
 
 import numpy as np
 
+from .layers.registry import deserialize as deserialize_layer  # noqa: F401
+from .layers.registry import serialize as serialize_layer  # noqa: F401
+
 FORMAT = "fastrnn"
 VERSION = 1
 _CONFIG = "config.json"
@@ -22,28 +25,6 @@ _CONFIG = "config.json"
 
 class ModelFileError(ValueError):
     """A model/weights file is truncated, corrupted, of another kind or of another version."""
-
-
-def layer_registry():
-    """The layer classes a file may name (explicit: nothing else can be instantiated)."""
-    from .layers.bidirectional import Bidirectional
-    from .layers.core import Activation, Dense, Dropout, InputLayer
-    from .layers.embedding import Embedding
-    from .layers.recurrent import GRU, LSTM, SimpleRNN
-    return {cls.__name__: cls for cls in (Dense, Dropout, Activation, InputLayer, Embedding,
-                                          SimpleRNN, LSTM, GRU, Bidirectional)}
-
-
-def serialize_layer(layer):
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
-
-
-def deserialize_layer(spec):
-    registry = layer_registry()
-    name = spec.get("class_name") if isinstance(spec, dict) else None
-    if name not in registry:
-        raise ValueError(f"unknown layer class {name!r}; fastrnn can load {sorted(registry)}")
-    return registry[name].from_config(dict(spec.get("config", {})))
 
 
 # --- container ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import copy
 import numpy as np
 
 from .base import Layer
+from .registry import deserialize, register, serialize
 from .recurrent import _RNN
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -29,6 +30,7 @@ def _fresh_copy(layer, name, go_backwards):
     return clone
 
 
+@register
 class Bidirectional(Layer):
     supports_masking = True
 
@@ -52,6 +54,7 @@ class Bidirectional(Layer):
                 raise TypeError("backward_layer: expected a SimpleRNN, LSTM or GRU instance, got "
                                 f"{type(backward_layer).__name__}")
             self.backward_layer = backward_layer
+        self._custom_backward = backward_layer is not None
         self.forward_layer.zero_output_for_mask = layer.return_sequences
         self.backward_layer.zero_output_for_mask = layer.return_sequences
         self._initial_weights = weights
@@ -161,18 +164,19 @@ class Bidirectional(Layer):
 
     def get_config(self):
         cfg = super().get_config()
-        cfg.update(merge_mode=self.merge_mode,
-                   layer={"class_name": type(self.layer).__name__,
-                          "config": self.layer.get_config()})
+        cfg.update(merge_mode=self.merge_mode, layer=serialize(self.layer))
+        if self._custom_backward:
+            cfg["backward_layer"] = serialize(self.backward_layer)
         return cfg
 
     @classmethod
     def from_config(cls, config):
-        from . import recurrent
         config = dict(config)
-        spec = config.pop("layer")
-        classes = {"SimpleRNN": recurrent.SimpleRNN, "LSTM": recurrent.LSTM, "GRU": recurrent.GRU}
-        if spec.get("class_name") not in classes:
-            raise ValueError(f"Bidirectional: unknown wrapped layer {spec.get('class_name')!r}")
-        layer = classes[spec["class_name"]].from_config(spec["config"])
-        return cls(layer, **config)
+        for key in ("layer", "backward_layer"):
+            if key in config:
+                layer = deserialize(config[key])
+                if not isinstance(layer, _RNN):
+                    raise ValueError(f"Bidirectional: {key} must be a SimpleRNN, LSTM or GRU, "
+                                     f"got {type(layer).__name__}")
+                config[key] = layer
+        return cls(config.pop("layer"), **config)

@@ -5,6 +5,7 @@ from .. import activations
 from .. import initializers
 from .. import random as frandom
 from .base import Layer
+from .registry import register
 
 _F32 = np.float32
 
@@ -59,6 +60,7 @@ class _ActivationMixin:
         return self.activation.grad(dy, self._z, self._y)
 
 
+@register
 class Dense(_ActivationMixin, Layer):
     """`activation(inputs @ kernel + bias)`, applied on the last axis of any-rank inputs."""
 
@@ -172,6 +174,7 @@ class Dense(_ActivationMixin, Layer):
         return cfg
 
 
+@register
 class Activation(_ActivationMixin, Layer):
     """Applies an activation function (Keras `layers.Activation`)."""
 
@@ -196,6 +199,7 @@ class Activation(_ActivationMixin, Layer):
         return cfg
 
 
+@register
 class Dropout(Layer):
     """Inverted dropout at training time; identity (the same array) at inference.
 
@@ -254,6 +258,7 @@ class Dropout(Layer):
         return cfg
 
 
+@register
 class InputLayer(Layer):
     """Declares the input shape of a Sequential model (not listed in `model.layers`)."""
 

@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import initializers
 from .base import IndexedSlices, Layer
+from .registry import register
 
 try:    # C++ gather with the id range check (falls back to np.take)
     from .._core import embedding_lookup as _native_lookup
@@ -16,6 +17,7 @@ def _initializer(spec):
     return initializers.deserialize(spec) if isinstance(spec, dict) else initializers.get(spec)
 
 
+@register
 class Embedding(Layer):
     """Looks up rows of `embeddings` [input_dim, output_dim] for integer ids.
 

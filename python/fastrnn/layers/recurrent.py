@@ -5,6 +5,7 @@ import numpy as np
 from .. import initializers, ops
 from .. import random as frandom
 from .base import Layer
+from .registry import register
 
 _ACTIVATION_NAMES = {None: "linear", "linear": "linear", "tanh": "tanh", "sigmoid": "sigmoid",
                      "hard_sigmoid": "hard_sigmoid", "relu": "relu"}
@@ -243,6 +244,7 @@ class _RNN(Layer):
         return cls(**config)
 
 
+@register
 class SimpleRNN(_RNN):
     """Fully-connected RNN: h_t = activation(x_t W + b + h_{t-1} U)."""
 
@@ -259,6 +261,7 @@ class SimpleRNN(_RNN):
         return opts
 
 
+@register
 class LSTM(_RNN):
     """Long short-term memory, Keras gate order i, f, c, o; states [h, c]."""
 
@@ -286,6 +289,7 @@ class LSTM(_RNN):
         return cfg
 
 
+@register
 class GRU(_RNN):
     """Gated recurrent unit, Keras gate order z, r, h; reset_after=True by default."""
 
