@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from _optimizer_configs import CONFIGS
 from fastrnn import optimizers
-from fastrnn.layers.base import IndexedSlices
+from fastrnn.indexed_slices import IndexedSlices
 
 
 def _weights_and_grads(seed):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from _optimizer_configs import CONFIGS
 from fastrnn import _core, optimizers
-from fastrnn.layers.base import IndexedSlices
+from fastrnn.indexed_slices import IndexedSlices
 
 
 @pytest.fixture

@@ -79,24 +79,32 @@ def format_shape(shape):
 
 
 def summary_lines(model, line_length=None, positions=None, unicode=True):
-    line_length = line_length or min(88, shutil.get_terminal_size().columns - 4)
-    positions = positions or [0.45, 0.80, 1.0]
+    rows, connected = model._summary_rows()
+    if connected:   # a graph that is not a plain chain: Keras adds "Connected to"
+        line_length = line_length or min(108, shutil.get_terminal_size().columns - 4)
+        positions = positions or [0.3, 0.56, 0.74, 1.0]
+        header = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
+        aligns = ["left", "left", "right", "left"]
+    else:
+        line_length = line_length or min(88, shutil.get_terminal_size().columns - 4)
+        positions = positions or [0.45, 0.80, 1.0]
+        header = ["Layer (type)", "Output Shape", "Param #"]
+        aligns = ["left", "left", "right"]
     widths = _column_widths(line_length, positions)
-    aligns = ["left", "left", "right"]
     box = _UNICODE if unicode else _ASCII
     lines = [f'Model: "{model.name}"', _rule(widths, box["top"])]
-    lines += _render_row(["Layer (type)", "Output Shape", "Param #"], widths, aligns, box["head"])
+    lines += _render_row(header, widths, aligns, box["head"])
     lines.append(_rule(widths, box["head_rule"]))
-    layers = model.layers
-    for i, layer in enumerate(layers):
+    for i, (layer, shape, connections) in enumerate(rows):
         if layer.built:
             params = f"{layer.count_params():,}"
         else:
             params = "0 (unbuilt)"
-        shape = format_shape(model._output_shape_of(layer))
-        lines += _render_row([f"{layer.name} ({type(layer).__name__})", shape, params],
-                             widths, aligns, box["row"])
-        if i + 1 < len(layers):
+        cells = [f"{layer.name} ({type(layer).__name__})", format_shape(shape), params]
+        if connected:
+            cells.append(", ".join(connections) or "-")
+        lines += _render_row(cells, widths, aligns, box["row"])
+        if i + 1 < len(rows):
             lines.append(_rule(widths, box["rule"]))
     lines.append(_rule(widths, box["bottom"]))
 

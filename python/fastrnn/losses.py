@@ -14,10 +14,7 @@ import numpy as np
 EPSILON = 1e-7
 _F32 = np.float32
 
-try:    # C++ value and gradient of binary crossentropy for the unmasked, unweighted case
-    from ._core import binary_crossentropy as _native_bce
-except ImportError:  # pragma: no cover
-    _native_bce = None
+from ._core import binary_crossentropy as _native_bce  # value and gradient, unmasked case
 _EPS = _F32(EPSILON)
 _ONE_MINUS_EPS = _F32(1.0 - EPSILON)
 
@@ -210,6 +207,15 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None, mask=None):
         value, _ = self._reduce(self.call(y_true, y_pred), sample_weight, mask, None)
         return value
+
+    def value(self, y_true, y_pred, logits=None, mask=None, sample_weight=None):
+        """The reduced loss as a training step computes it: from the `logits` of a sigmoid
+        or softmax output when given (crossentropy only), like `value_and_grad`."""
+        if self._crossentropy and logits is not None:
+            y_true, inp = self._prepare(y_true, logits)
+            per_sample = type(self)._kernel(y_true, inp, True, False)[0]
+            return self._reduce(per_sample, sample_weight, mask, None)[0]
+        return self(y_true, y_pred, sample_weight=sample_weight, mask=mask)
 
     def value_and_grad(self, y_true, y_pred, logits=None, mask=None, sample_weight=None):
         """Reduced loss and its gradient for training.

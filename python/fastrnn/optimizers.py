@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from .layers.base import IndexedSlices
+from .indexed_slices import IndexedSlices
 
 _F32 = np.float32
 

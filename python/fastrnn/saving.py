@@ -15,12 +15,12 @@ import zipfile
 
 import numpy as np
 
-from .layers.registry import deserialize as deserialize_layer  # noqa: F401
-from .layers.registry import serialize as serialize_layer  # noqa: F401
+from .layers.registry import registered
 
 FORMAT = "fastrnn"
 VERSION = 1
 _CONFIG = "config.json"
+_MODEL_CLASSES = ("Sequential", "Functional")
 
 
 class ModelFileError(ValueError):
@@ -157,7 +157,7 @@ def save_model(model, filepath, include_optimizer=True):
     weights = model.get_weights()
     header = {"format": FORMAT, "version": VERSION, "kind": "model",
               "model": {"class_name": type(model).__name__, "config": model.get_config()},
-              "compile": model._compile_config(),
+              "compile": model.get_compile_config(),
               "weight_names": model._weight_names(),
               "weight_shapes": [list(w.shape) for w in weights]}
     groups = {"weights": weights}
@@ -170,16 +170,17 @@ def save_model(model, filepath, include_optimizer=True):
 
 def load_model(filepath, compile=True):
     """Load a model saved with `model.save(path)` (architecture, weights, compile state)."""
-    from .models import Sequential
     header, groups = _read(filepath, ("model",))
     where = repr(os.fspath(filepath))
     spec = header.get("model", {})
-    if not isinstance(spec, dict) or spec.get("class_name") != "Sequential":
+    cls = registered().get(spec.get("class_name")) if isinstance(spec, dict) else None
+    if cls is None or spec.get("class_name") not in _MODEL_CLASSES:
         name = spec.get("class_name") if isinstance(spec, dict) else spec
         raise ModelFileError(f"{where}: unknown model class {name!r}")
     try:
-        model = Sequential.from_config(spec["config"])
-    except (KeyError, TypeError, ValueError, AttributeError, NotImplementedError) as e:
+        model = cls.from_config(spec["config"])
+    except (KeyError, TypeError, ValueError, AttributeError, NotImplementedError,
+            LookupError) as e:
         raise ModelFileError(f"{where}: invalid model config: {type(e).__name__}: {e}") from e
     weights = groups.get("weights", [])
     _check_weights(filepath, header, weights)
@@ -188,7 +189,7 @@ def load_model(filepath, compile=True):
             model.set_weights(weights)
         comp = header.get("compile")
         if compile and comp:
-            model._compile_from_config(comp)
+            model.compile_from_config(comp)
             state = groups.get("optimizer")
             if state:
                 model.optimizer.set_state(model.trainable_weights, state)

@@ -8,10 +8,18 @@ optimisers update in place. Training is explicit, not taped:
 
 `layer.grads` is aligned with `layer.weights` (an entry is a dense array, or an
 `IndexedSlices` for a sparse embedding gradient). `backward` WRITES the gradients (it does not
-accumulate): each call replaces the previous ones. A layer keeps one pending forward at a time.
+accumulate): each call replaces the previous ones. A layer keeps one pending forward at a time;
+a Functional model that calls one layer several times runs the extra calls on twins
+(`_twin()`: same weight arrays, own call state) and adds up their gradients.
+
+Called on symbolic tensors (`fastrnn.Input(...)` and what layers return for them), a layer
+computes nothing: it records a node (fastrnn.graph) and returns symbolic outputs.
 """
+import copy
+
 import numpy as np
 
+from .. import graph
 from .. import initializers
 from .. import random as frandom
 
@@ -39,20 +47,6 @@ def snake_case(name):
     return "".join(out)
 
 
-class IndexedSlices:
-    """A sparse gradient: rows `indices` of a `dense_shape` array get `values` (duplicates add)."""
-
-    def __init__(self, indices, values, dense_shape):
-        self.indices = indices
-        self.values = values
-        self.dense_shape = tuple(dense_shape)
-
-    def to_dense(self):
-        out = np.zeros(self.dense_shape, self.values.dtype)
-        np.add.at(out, self.indices, self.values)
-        return out
-
-
 class Layer:
     """Base class. Subclasses implement `build`, `call`, `backward`, `compute_output_shape`."""
 
@@ -70,6 +64,7 @@ class Layer:
         self.weight_names = []
         self.grads = []
         self.input_shape_hint = None if input_shape is None else tuple(input_shape)
+        self._inbound_nodes = []  # symbolic calls (fastrnn.graph.Node)
 
     # -- weights ---------------------------------------------------------------------------
     def add_weight(self, name, shape, initializer, rng=None):
@@ -115,6 +110,8 @@ class Layer:
         self.built = True
 
     def __call__(self, inputs, mask=None, training=False, **kwargs):
+        if graph.is_symbolic([inputs, kwargs]):
+            return graph.call_symbolic(self, inputs, kwargs)
         if not self.built:
             self.build(_shape_of(inputs))
             self.built = True
@@ -122,6 +119,18 @@ class Layer:
 
     def call(self, inputs, mask=None, training=False):
         raise NotImplementedError
+
+    # Attributes a call sets for its backward; a twin starts with them cleared.
+    _call_state = ()
+
+    def _twin(self):
+        """A copy sharing this layer's weight arrays with its own call state (for a layer
+        called more than once in one forward pass)."""
+        twin = copy.copy(self)
+        twin.grads = []
+        for attr in self._call_state:
+            setattr(twin, attr, None)
+        return twin
 
     def backward(self, d_outputs):
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")

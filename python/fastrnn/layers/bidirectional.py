@@ -60,6 +60,14 @@ class Bidirectional(Layer):
         self._initial_weights = weights
         self._merge_inputs = None
 
+    _call_state = ("_merge_inputs", "initial_state_grads")
+
+    def _twin(self):
+        twin = super()._twin()
+        twin.forward_layer = self.forward_layer._twin()
+        twin.backward_layer = self.backward_layer._twin()
+        return twin
+
     def build(self, input_shape):
         self.forward_layer.build(input_shape)
         self.backward_layer.build(input_shape)

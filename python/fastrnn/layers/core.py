@@ -4,16 +4,15 @@ import numpy as np
 from .. import activations
 from .. import initializers
 from .. import random as frandom
-from .base import Layer
+from .. import graph
+from .base import Layer, unique_name
 from .registry import register
 
 _F32 = np.float32
 
-try:    # C++ forward/backward for the activations it implements (NumPy otherwise)
-    from .._core import dense_backward as _native_backward
-    from .._core import dense_forward as _native_forward
-except ImportError:  # pragma: no cover
-    _native_forward = _native_backward = None
+# C++ forward/backward for the activations it implements (NumPy for the others)
+from .._core import dense_backward as _native_backward
+from .._core import dense_forward as _native_forward
 _NATIVE_ACTIVATIONS = frozenset(("linear", "relu", "sigmoid", "tanh", "softmax"))
 
 
@@ -65,6 +64,7 @@ class Dense(_ActivationMixin, Layer):
     """`activation(inputs @ kernel + bias)`, applied on the last axis of any-rank inputs."""
 
     supports_masking = True
+    _call_state = ("_x", "_z", "_y", "logits", "_grad_buffers", "_native")
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
@@ -179,6 +179,7 @@ class Activation(_ActivationMixin, Layer):
     """Applies an activation function (Keras `layers.Activation`)."""
 
     supports_masking = True
+    _call_state = ("_z", "_y", "logits")
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
@@ -208,6 +209,7 @@ class Dropout(Layer):
     """
 
     supports_masking = True
+    _call_state = ("_scale",)
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -260,7 +262,9 @@ class Dropout(Layer):
 
 @register
 class InputLayer(Layer):
-    """Declares the input shape of a Sequential model (not listed in `model.layers`)."""
+    """The input of a model: holds its batch shape and the symbolic tensor `output` that
+    layers are called on (`fastrnn.Input(...)` returns that tensor). Not listed in
+    `Sequential.layers` (as in Keras)."""
 
     def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None,
                  input_tensor=None, optional=False, name=None, **kwargs):
@@ -270,7 +274,7 @@ class InputLayer(Layer):
         if sparse or input_tensor is not None or optional:
             raise NotImplementedError("InputLayer: sparse, input_tensor and optional are not "
                                       "supported by fastrnn")
-        super().__init__(name=name, **kwargs)
+        super().__init__(name=name or unique_name("input_layer"), **kwargs)
         if shape is not None and batch_shape is not None:
             raise ValueError("You cannot pass both `shape` and `batch_shape` at the same time.")
         if shape is None and batch_shape is None:
@@ -281,6 +285,8 @@ class InputLayer(Layer):
         self.batch_shape = tuple(None if d is None else int(d) for d in batch_shape)
         self.input_dtype = dtype
         self.built = True
+        self.output = graph.SymbolicTensor(self.batch_shape, dtype or "float32", name=self.name)
+        graph.Node(self, None, {}, [self.output], single_output=True)
 
     @property
     def shape(self):
@@ -309,6 +315,8 @@ class InputLayer(Layer):
 
 def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None,
           tensor=None, optional=False):
-    """`keras.Input` for Sequential models: returns the InputLayer that declares the shape."""
+    """`keras.Input`: a symbolic tensor to build models on (`fastrnn.Model(inputs, outputs)`,
+    or the first entry of a `Sequential`)."""
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse,
-                      batch_shape=batch_shape, input_tensor=tensor, optional=optional, name=name)
+                      batch_shape=batch_shape, input_tensor=tensor, optional=optional,
+                      name=name).output

@@ -4,7 +4,8 @@ import warnings
 import numpy as np
 
 from .. import initializers
-from .base import IndexedSlices, Layer
+from ..indexed_slices import IndexedSlices
+from .base import Layer
 from .registry import register
 
 try:    # C++ gather with the id range check (falls back to np.take)
@@ -25,6 +26,8 @@ class Embedding(Layer):
     is an `IndexedSlices` of the looked-up rows (one entry per id occurrence), which the
     optimisers apply like Keras does with `tf.IndexedSlices`.
     """
+
+    _call_state = ("_ids",)
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
                  embeddings_regularizer=None, embeddings_constraint=None, mask_zero=False,

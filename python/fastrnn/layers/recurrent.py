@@ -49,6 +49,7 @@ class _RNN(Layer):
     cell = None   # "simple_rnn" | "lstm" | "gru"
     gates = 1
     supports_masking = True
+    _call_state = ("_pending", "_cache_buffer", "initial_state_grads")
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",

@@ -16,8 +16,8 @@ def register(cls):
 
 
 def registered():
-    """{class name: class} of every loadable layer."""
-    from .. import layers  # noqa: F401  (importing the package registers every layer)
+    """{class name: class} of every loadable layer and model (importing fastrnn registers
+    them all)."""
     return dict(_LAYERS)
 
 

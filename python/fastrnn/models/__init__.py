@@ -1,0 +1,7 @@
+"""Models: `Model(inputs, outputs)` (a Functional graph) and `Sequential`, with `load_model`."""
+from ..saving import load_model
+from .functional import Functional
+from .model import Model
+from .sequential import Sequential
+
+__all__ = ["Functional", "Model", "Sequential", "load_model"]

@@ -1,0 +1,131 @@
+"""`Model`: what every fastrnn model has: layers, weights in Keras order, saving, summary,
+and the Trainer (compile/fit/evaluate/predict).
+
+`fastrnn.Model(inputs, outputs)` builds a `Functional` graph model (as `keras.Model` does);
+`Sequential` is a Functional model whose graph is a chain.
+"""
+import os
+
+import numpy as np
+
+from .. import saving
+from ..layers.base import unique_name
+from ..trainer import Trainer
+
+
+class Model(Trainer):
+    """Base class of fastrnn models. Use `fastrnn.Model(inputs, outputs)` or `Sequential`."""
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model:   # keras.Model(inputs, outputs) is a Functional model
+            from .functional import Functional
+            return Functional.__new__(Functional)
+        return super().__new__(cls)
+
+    def _init_model(self, name, trainable, default_name):
+        self.name = name or unique_name(default_name)
+        self.trainable = bool(trainable)
+        self.built = False
+        self._init_trainer()
+
+    # -- layers and weights ------------------------------------------------------------------
+    @property
+    def layers(self):
+        raise NotImplementedError
+
+    def _weight_layers(self):
+        """Layers whose weights make up `model.weights`, in Keras order."""
+        return self.layers
+
+    def _trainable_layers(self):
+        if not self.trainable:
+            return []
+        return [layer for layer in self._weight_layers() if layer.trainable and layer.weights]
+
+    def get_layer(self, name=None, index=None):
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name}. Existing layers are: "
+                         f"{[layer.name for layer in self.layers]}.")
+
+    @property
+    def weights(self):
+        return [w for layer in self._weight_layers() for w in layer.weights]
+
+    @property
+    def trainable_weights(self):
+        return [w for layer in self._trainable_layers() for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self):
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    def count_params(self):
+        return int(sum(w.size for w in self.weights))
+
+    def get_weights(self):
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Set every weight (Keras order); all arrays are checked before any is written."""
+        weights = list(weights)
+        layers = self._weight_layers()
+        expected = sum(len(layer.weights) for layer in layers)
+        if len(weights) != expected:
+            detail = ", ".join(f"{layer.name}: {[w.shape for w in layer.weights]}"
+                               for layer in layers)
+            raise ValueError(f"{self.name}.set_weights: expected {expected} arrays ({detail}), "
+                             f"got {len(weights)}" +
+                             ("; the model is not built yet (call it on data or build it)"
+                              if not self.built else ""))
+        pos = 0
+        chunks = []
+        for layer in layers:
+            n = len(layer.weights)
+            chunk = weights[pos:pos + n]
+            for i, (dst, src) in enumerate(zip(layer.weights, chunk)):
+                if np.shape(src) != dst.shape:
+                    raise ValueError(
+                        f"Layer '{layer.name}' weight {i} ({layer.weight_names[i]}) expected shape "
+                        f"{dst.shape}, got {np.shape(src)}")
+                kind = np.asarray(src).dtype.kind
+                if kind not in "iuf":
+                    raise TypeError(
+                        f"Layer '{layer.name}' weight {i} ({layer.weight_names[i]}) expected a "
+                        f"real numeric array, got dtype {np.asarray(src).dtype}")
+            chunks.append((layer, chunk))
+            pos += n
+        for layer, chunk in chunks:
+            if chunk:
+                layer.set_weights(chunk)
+
+    def _weight_names(self):
+        return [n for layer in self._weight_layers() for n in layer.weight_names]
+
+    # -- calling -----------------------------------------------------------------------------
+    def __call__(self, x, training=False):
+        xs = self._inputs(x)
+        self._ensure_built(xs)
+        return self._pack_outputs(self._run(xs, training)[0])
+
+    # -- saving ------------------------------------------------------------------------------
+    def save(self, filepath, overwrite=True, include_optimizer=True, **kwargs):
+        """Save architecture, weights, compile config and optimizer state to one file."""
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f"{filepath} exists and overwrite=False")
+        saving.save_model(self, filepath, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath, overwrite=True):
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f"{filepath} exists and overwrite=False")
+        saving.save_weights(self, filepath)
+
+    def load_weights(self, filepath, skip_mismatch=False):
+        saving.load_weights(self, filepath)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
