@@ -8,6 +8,7 @@ import resource
 import statistics
 import time
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 # Tuning overrides this environment may carry; the GEMM worker runs without them so that
@@ -78,3 +79,24 @@ def measure(fn, warmup, repeats, min_sample_s, per_call=False):
 def peak_rss_mb():
     """Peak resident set size of this process (Linux reports ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def project_path(path):
+    """An absolute path as the results record it: from `site-packages/` for an installed
+    package, else relative to the project, so no machine's own folders are recorded."""
+    parts = path.split(os.sep)
+    if "site-packages" in parts:
+        last = len(parts) - 1 - parts[::-1].index("site-packages")
+        return "/".join(parts[last:])
+    return os.path.relpath(path, REPO)
+
+
+def relative_paths(obj):
+    """A copy of the JSON-like `obj` with every absolute path string through project_path."""
+    if isinstance(obj, dict):
+        return {k: relative_paths(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [relative_paths(v) for v in obj]
+    if isinstance(obj, str) and os.path.isabs(obj):
+        return project_path(obj)
+    return obj

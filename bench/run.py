@@ -210,7 +210,7 @@ def write_outputs(out, args, preset_name):
         stem += f"-{args.tag}"
     base = os.path.join(args.out_dir, stem)
     with open(base + ".json", "w") as f:
-        f.write(report.to_json(out))
+        f.write(report.to_json(common.relative_paths(out)))
     markdown = report.markdown(out)
     with open(base + ".md", "w") as f:
         f.write(markdown)

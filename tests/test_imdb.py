@@ -2,32 +2,42 @@
 
 Most logic is checked on tiny fake ``aclImdb`` folders/archives built in
 tmp_path.  The real data (``$FASTRNN_TEST_IMDB``, default
-/work/shared/datasets/aclImdb_v1_labeled.tar.gz) is tokenised once per session
+../shared/datasets/aclImdb_v1_labeled.tar.gz next to the repository, as in
+.ci/run) is tokenised once per session
 into a temporary cache folder; if it is missing the tests that need it FAIL,
 unless FASTRNN_ALLOW_NO_DATA=1.  No test touches the network: the downloader is
 replaced by one that fails the test if it is called.
 """
 
+import functools
 import hashlib
+import http.server
 import importlib
 import io
 import itertools
 import os
 import re
+import shutil
+import sys
 import tarfile
+import threading
 import time
+import traceback
 import urllib.error
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import platformdirs
 import pytest
 
 
-from fastrnn.datasets import imdb
+from fastrnn.datasets import _download, imdb
 
+REPO = Path(__file__).resolve().parents[1]
 IMDB_ARCHIVE = os.environ.get(
-    "FASTRNN_TEST_IMDB", "/work/shared/datasets/aclImdb_v1_labeled.tar.gz"
+    "FASTRNN_TEST_IMDB",
+    str(REPO.parent / "shared" / "datasets" / "aclImdb_v1_labeled.tar.gz"),
 )
 ENV_VARS = ("FASTRNN_DATA", "FASTRNN_CACHE_DIR", "FASTRNN_NO_DOWNLOAD", "FASTRNN_IMDB_SHA256")
 
@@ -700,3 +710,116 @@ def test_download_verification(tmp_path, monkeypatch):
 def test_package_exports():
     import fastrnn
     assert fastrnn.datasets.imdb.load_data is imdb.load_data
+
+
+# ---------------------------------------------------------------------------
+# Without a source: the tokenised cache of an earlier load
+# ---------------------------------------------------------------------------
+
+
+def test_full_load_without_path_uses_the_cache_of_a_load_with_path(full, monkeypatch):
+    # `full` loaded the archive by path into the session cache; no path, no FASTRNN_DATA,
+    # downloads disabled (and _no_network fails the test if one is tried):
+    monkeypatch.setenv("FASTRNN_NO_DOWNLOAD", "1")
+    (x, y), (xt, yt) = imdb.load_data()
+    assert list(x[:200]) == list(full.x_train[:200]) and (y == full.y_train).all()
+    assert list(xt[-200:]) == list(full.x_test[-200:]) and (yt == full.y_test).all()
+    assert imdb.get_word_index() == full.word_index
+
+
+def test_load_without_source_reads_the_newest_cache(tiny, tmp_path, monkeypatch):
+    reference = imdb.load_data(path=tiny.folder)
+    wi = imdb.get_word_index(path=tiny.folder)
+    monkeypatch.setenv("FASTRNN_NO_DOWNLOAD", "1")
+    shutil.rmtree(tiny.folder)  # the source is gone: only the cache is left
+    got = imdb.load_data()
+    for (gx, gy), (ex, ey) in zip(got, reference):
+        assert list(gx) == list(ex)
+        np.testing.assert_array_equal(gy, ey)
+    assert imdb.get_word_index() == wi
+    assert imdb.encode("the great movie") == imdb.encode("the great movie", word_index=wi)
+    # a later load of another source is what a load without a source finds next
+    other = write_fake_aclimdb(tmp_path / "other",
+                               _merge(TINY, {("train", "pos"): {(99, 10): "brandnewword"}}))
+    imdb.load_data(path=other)
+    assert "brandnewword" in imdb.get_word_index()
+
+
+def test_unreadable_cache_without_source_is_reported(tiny, monkeypatch):
+    imdb.load_data(path=tiny.folder)
+    (cache_file,) = tiny.cache.glob("imdb_tokens_*.npz")
+    cache_file.write_bytes(b"garbage")
+    monkeypatch.setenv("FASTRNN_NO_DOWNLOAD", "1")
+    with pytest.warns(RuntimeWarning, match="unreadable"):
+        with pytest.raises(imdb.DatasetNotFoundError, match="FASTRNN_NO_DOWNLOAD"):
+            imdb.load_data()
+
+
+def test_default_cache_dir_is_per_user(monkeypatch, tmp_path):
+    monkeypatch.delenv("FASTRNN_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    expected = platformdirs.user_cache_dir("fastrnn", appauthor=False)
+    assert imdb.default_cache_dir() == expected
+    if sys.platform.startswith("linux"):
+        assert expected == str(tmp_path / "xdg" / "fastrnn")
+        monkeypatch.delenv("XDG_CACHE_HOME")
+        assert imdb.default_cache_dir() == os.path.expanduser("~/.cache/fastrnn")
+    monkeypatch.setenv("FASTRNN_CACHE_DIR", str(tmp_path / "mine"))
+    assert imdb.default_cache_dir() == str(tmp_path / "mine")
+
+
+# ---------------------------------------------------------------------------
+# A corrupt archive: one short error naming the file, like a missing one
+# ---------------------------------------------------------------------------
+
+
+def _short_error(info, path):
+    """The error as Python would print it: one exception (no chained traceback), whose
+    message names `path`."""
+    text = "".join(traceback.format_exception(info.type, info.value, info.tb))
+    assert "direct cause" not in text and "During handling" not in text, text
+    assert str(path) in str(info.value)
+    return str(info.value)
+
+
+def test_corrupt_and_missing_archives_give_short_errors(tmp_path):
+    good = write_fake_archive(tmp_path / "good" / "aclImdb_v1_labeled.tar.gz").read_bytes()
+    middle = len(good) // 2
+    corrupt = {
+        "truncated.tar.gz": good[:middle],
+        "flipped.tar.gz": good[:middle] + bytes(b ^ 0xFF for b in good[middle:middle + 64])
+        + good[middle + 64:],
+        "not-gzip.tar.gz": b"<html>a web page, not an archive</html>",
+    }
+    for name, data in corrupt.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(imdb.InvalidDatasetError) as info:
+            imdb.load_data(path=path)
+        message = _short_error(info, path)
+        assert "truncated, corrupted or of another kind" in message, message
+        assert imdb.ARCHIVE_URL in message
+    missing = tmp_path / "missing.tar.gz"
+    with pytest.raises(imdb.DatasetNotFoundError) as info:
+        imdb.load_data(path=missing)
+    assert "does not exist" in _short_error(info, missing)
+
+
+def test_default_downloader_over_http(tmp_path, capfd):
+    """The default downloader (pooch's HTTP downloader with a progress bar) against a local
+    server: the bytes arrive unchanged."""
+    archive = write_fake_archive(tmp_path / "served" / "aclImdb_v1.tar.gz")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(archive.parent))
+    handler.log_message = lambda *args: None
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            destination = tmp_path / "download.tmp"
+            url = f"http://127.0.0.1:{server.server_address[1]}/{archive.name}"
+            _download.http_download(url, str(destination))
+        finally:
+            server.shutdown()
+    assert destination.read_bytes() == archive.read_bytes()
+    assert "100%" in capfd.readouterr().err  # the progress bar

@@ -4,29 +4,33 @@
     fastrnn predict model.fnrn "A wonderful film." "Dull and far too long."
     python -m fastrnn ...                     (same thing)
 
-`train` fits `fastrnn.train(dataset="imdb", ...)`, evaluates on the IMDB test set and, with
-`--save PATH`, writes the model (`model.save`) plus a sidecar `PATH.meta.json` holding what
-is needed to score raw text: num_words, maxlen, the encoding parameters and the
-vocabulary of the kept words. `predict` encodes each text like `fastrnn.datasets.imdb.encode`
-(with the model's num_words), pads it to the model's maxlen and prints the probability that
-the review is positive.
+`train` fits `fastrnn.train(dataset="imdb", ...)`, which also evaluates on the IMDB test set,
+and with `--save PATH` writes the model (`model.save`) plus a sidecar `PATH.meta.json` holding
+what is needed to score raw text: num_words, maxlen, the encoding parameters and the
+vocabulary of the kept words. `predict` encodes each text with `fastrnn.datasets.imdb.encode`
+(over that vocabulary, with the model's num_words), pads it to the model's maxlen and prints
+the probability that the review is positive.
 
 Exit codes: 0 success, 1 runtime failure (data not found, ...), 2 bad command line.
 """
 import argparse
+import inspect
 import json
 import math
 import os
 import sys
 import time
 
+from .datasets import imdb
+from .ops import CELLS
+
 META_SUFFIX = ".meta.json"
 META_FORMAT = "fastrnn-text-model"
-CELLS = ("lstm", "gru", "simple_rnn")
-CELL_ALIASES = {"simplernn": "simple_rnn", "rnn": "simple_rnn"}
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
-# IMDB encoding (Keras defaults, as used by fastrnn.datasets.imdb.load_data)
-START_CHAR, OOV_CHAR, INDEX_FROM = 1, 2, 3
+# The IMDB encoding `train` uses: load_data's defaults (Keras'), recorded in the metadata.
+ENCODING = {name: p.default for name, p in inspect.signature(imdb.load_data).parameters.items()
+            if name in ("skip_top", "start_char", "oov_char", "index_from")}
+INDEX_FROM = ENCODING["index_from"]
 # --quick: a smoke run on a few hundred reviews
 QUICK_TRAIN, QUICK_TEST, QUICK_MAXLEN = 400, 200, 50
 
@@ -71,12 +75,13 @@ def _positive_float(text):
 
 
 def _cell(text):
-    key = text.lower().replace("-", "_")
-    key = CELL_ALIASES.get(key, key)
-    if key not in CELLS:
-        raise argparse.ArgumentTypeError(
-            f"invalid choice {text!r} (choose from {', '.join(CELLS)})")
-    return key
+    """A name of `fastrnn.ops.CELLS`, in any case, with or without '_' or '-' (SimpleRNN)."""
+    def key(name):
+        return name.lower().replace("_", "").replace("-", "")
+    for cell in CELLS:
+        if key(cell) == key(text):
+            return cell
+    raise argparse.ArgumentTypeError(f"invalid choice {text!r} (choose from {', '.join(CELLS)})")
 
 
 def _optimizer(text):
@@ -99,85 +104,99 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"fastrnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    # Help texts state their default themselves (one "(default: ...)" each, also where the
+    # default is "none"), so no ArgumentDefaultsHelpFormatter.
     t = sub.add_parser(
         "train", help="train a model on IMDB, evaluate it on the test set, save it",
         description="Embedding -> [Bidirectional] SimpleRNN/LSTM/GRU x layers -> [Dropout] -> "
                     "Dense(1, sigmoid), trained with binary cross-entropy on IMDB "
-                    "(fastrnn.train(dataset='imdb')), then evaluated on the 25,000 test reviews.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "(fastrnn.train(dataset='imdb')), then evaluated on the 25,000 test reviews.")
     t.add_argument("--cell", type=_cell, default="lstm",
-                   help=f"recurrent cell: {', '.join(CELLS)}")
-    t.add_argument("--units", type=_int_at_least(1), default=32, help="units per layer")
-    t.add_argument("--layers", type=_int_at_least(1), default=1, help="stacked recurrent layers")
-    t.add_argument("--bidirectional", action="store_true", help="wrap each layer in Bidirectional")
+                   help=f"recurrent cell: {', '.join(CELLS)} (default: %(default)s)")
+    t.add_argument("--units", type=_int_at_least(1), default=32,
+                   help="units per layer (default: %(default)s)")
+    t.add_argument("--layers", type=_int_at_least(1), default=1,
+                   help="stacked recurrent layers (default: %(default)s)")
+    t.add_argument("--bidirectional", action="store_true",
+                   help="wrap each layer in Bidirectional (default: off)")
     t.add_argument("--maxlen", type=_int_at_least(1), default=500,
-                   help="pad/truncate reviews to this many words")
+                   help="pad/truncate reviews to this many words (default: %(default)s)")
     t.add_argument("--num-words", type=_int_at_least(INDEX_FROM + 1), default=10000,
-                   help="vocabulary: keep word ids < num_words (the most frequent words)")
-    t.add_argument("--embedding-dim", type=_int_at_least(1), default=32)
+                   help="vocabulary: keep word ids < num_words, the most frequent words "
+                        "(default: %(default)s)")
+    t.add_argument("--embedding-dim", type=_int_at_least(1), default=32,
+                   help="size of the word vectors (default: %(default)s)")
     t.add_argument("--dropout", type=_fraction, default=0.0,
-                   help="input dropout of the recurrent layers")
+                   help="input dropout of the recurrent layers (default: %(default)s)")
     t.add_argument("--recurrent-dropout", type=_fraction, default=0.0,
-                   help="recurrent-state dropout of the recurrent layers")
+                   help="recurrent-state dropout of the recurrent layers (default: %(default)s)")
     t.add_argument("--dense-dropout", type=_fraction, default=0.0,
-                   help="Dropout layer before the output Dense (0: none)")
+                   help="rate of a Dropout layer before the output Dense, 0 for none "
+                        "(default: %(default)s)")
     t.add_argument("--optimizer", type=_optimizer, default="rmsprop",
-                   help=f"{', '.join(OPTIMIZERS)} (Keras defaults)")
+                   help=f"{', '.join(OPTIMIZERS)}, with Keras' defaults (default: %(default)s)")
     t.add_argument("--learning-rate", type=_positive_float, default=None,
-                   help="override the optimizer's default learning rate")
-    t.add_argument("--batch-size", type=_int_at_least(1), default=128)
-    t.add_argument("--epochs", type=_int_at_least(1), default=5)
+                   help="learning rate (default: the optimizer's own)")
+    t.add_argument("--batch-size", type=_int_at_least(1), default=128,
+                   help="training batch size (default: %(default)s)")
+    t.add_argument("--epochs", type=_int_at_least(1), default=5,
+                   help="passes over the training reviews (default: %(default)s)")
     t.add_argument("--validation-split", type=_fraction, default=0.2,
-                   help="last fraction of the training reviews held out for validation")
+                   help="last fraction of the training reviews held out for validation "
+                        "(default: %(default)s)")
     t.add_argument("--seed", type=_int_at_least(0), default=None,
-                   help="random seed (weights, dropout, shuffling)")
+                   help="random seed of weights, dropout and shuffling (default: none, "
+                        "not reproducible)")
     t.add_argument("--save", metavar="PATH", default=None,
-                   help=f"save the model to PATH (and its text metadata to PATH{META_SUFFIX})")
+                   help=f"save the model to PATH, e.g. model.fnrn, and its text metadata to "
+                        f"PATH{META_SUFFIX} (default: not saved)")
     t.add_argument("--data", metavar="PATH", default=None,
-                   help="IMDB archive or aclImdb folder (default: $FASTRNN_DATA, the cache)")
+                   help="IMDB archive or aclImdb folder (default: $FASTRNN_DATA, else the "
+                        "cache folder)")
     t.add_argument("--threads", type=_int_at_least(1), default=None,
                    help="kernel threads (default: all cores or $OMP_NUM_THREADS)")
     t.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
                    help="fit/evaluate verbosity (default: 1, or 2 with --quick)")
     t.add_argument("--quick", action="store_true",
                    help=f"smoke run: {QUICK_TRAIN} train / {QUICK_TEST} test reviews, 1 epoch, "
-                        f"maxlen capped at {QUICK_MAXLEN}")
+                        f"maxlen capped at {QUICK_MAXLEN} (default: off)")
     t.set_defaults(subparser=t)
 
     p = sub.add_parser(
         "predict", help="print the positive-review probability of each text",
         description="Score review texts with a model saved by `fastrnn train --save`. Prints one "
-                    "line per text: probability<TAB>label<TAB>start of the text.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "line per text: probability<TAB>label<TAB>start of the text.")
     p.add_argument("model", metavar="MODEL", help="model file written by `fastrnn train --save`")
     p.add_argument("texts", metavar="TEXT", nargs="+",
                    help="review text(s); '-' reads one review per line from stdin")
     p.add_argument("--maxlen", type=_int_at_least(1), default=None,
-                   help="override the model's maxlen (from its metadata)")
+                   help="pad/truncate to this many words (default: the model's, from its "
+                        "metadata)")
     p.add_argument("--num-words", type=_int_at_least(INDEX_FROM + 1), default=None,
-                   help="override the model's num_words (from its metadata)")
+                   help="vocabulary size (default: the model's, from its metadata)")
     p.add_argument("--data", metavar="PATH", default=None,
-                   help="IMDB data for the word index, if the metadata has no vocabulary")
-    p.add_argument("--batch-size", type=_int_at_least(1), default=256)
+                   help="IMDB data for the word index, needed only if the metadata has no "
+                        "vocabulary (default: $FASTRNN_DATA, else the cache folder)")
+    p.add_argument("--batch-size", type=_int_at_least(1), default=256,
+                   help="prediction batch size (default: %(default)s)")
     p.add_argument("--threshold", type=float, default=0.5,
-                   help="probability from which a review is labelled positive")
+                   help="probability from which a review is labelled positive "
+                        "(default: %(default)s)")
     p.set_defaults(subparser=p)
     return parser
 
 
 # --- train -------------------------------------------------------------------------------------
-def _load_test(num_words, maxlen, data, n_test=None):
-    from .datasets import imdb
+def _quick_data(num_words, maxlen, data):
+    """--quick: the first QUICK_TRAIN training and QUICK_TEST test reviews, padded."""
     from .preprocessing import pad_sequences
-    _, (x_test, y_test) = imdb.load_data(path=data, num_words=num_words)
-    if n_test:
-        x_test, y_test = x_test[:n_test], y_test[:n_test]
-    return pad_sequences(x_test, maxlen=maxlen), y_test
+    (x, y), (x_test, y_test) = imdb.load_data(path=data, num_words=num_words)
+    return ((pad_sequences(x[:QUICK_TRAIN], maxlen=maxlen), y[:QUICK_TRAIN]),
+            (pad_sequences(x_test[:QUICK_TEST], maxlen=maxlen), y_test[:QUICK_TEST]))
 
 
 def _vocabulary(num_words, data):
     """The words of ids 4 .. num_words-1 (rank order: id = rank + 3), what `encode` can emit."""
-    from .datasets import imdb
     word_index = imdb.get_word_index(path=data)
     words = sorted((rank, word) for word, rank in word_index.items()
                    if rank + INDEX_FROM < num_words)
@@ -204,32 +223,34 @@ def _epoch_timer():
         def __init__(self):
             super().__init__()
             self.times = []
+            self.fit_seconds = None
+
+        def on_train_begin(self, logs=None):
+            self._fit_start = time.perf_counter()
 
         def on_epoch_begin(self, epoch, logs=None):
             self._start = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
             self.times.append(time.perf_counter() - self._start)
+
+        def on_train_end(self, logs=None):
+            self.fit_seconds = time.perf_counter() - self._fit_start
     return EpochTimer()
 
 
 def cmd_train(args):
     import numpy as np
     import fastrnn
-    from .datasets import imdb
-    from .preprocessing import pad_sequences
 
+    if args.data and not os.path.exists(args.data):
+        args.subparser.error(f"argument --data: no such file or folder: {args.data!r}")
     if args.threads:
         fastrnn.set_num_threads(args.threads)
     maxlen, epochs = args.maxlen, args.epochs
     verbose = args.verbose if args.verbose is not None else (2 if args.quick else 1)
     if args.quick:
         maxlen, epochs = min(maxlen, QUICK_MAXLEN), 1
-    if args.data:
-        if not os.path.exists(args.data):
-            args.subparser.error(f"argument --data: no such file or folder: {args.data!r}")
-        # fastrnn.train(dataset="imdb") finds the data through $FASTRNN_DATA
-        os.environ[imdb.ENV_DATA] = args.data
     arch = dict(cell=args.cell, units=args.units, layers=args.layers,
                 bidirectional=args.bidirectional, embedding_dim=args.embedding_dim,
                 num_words=args.num_words, dropout=args.dropout,
@@ -244,22 +265,18 @@ def cmd_train(args):
 
     timer = _epoch_timer()
     callbacks = [_summary_callback(), timer]
-    start = time.perf_counter()
     if args.quick:
-        (x, y), _ = imdb.load_data(num_words=args.num_words)
-        x, y = pad_sequences(x[:QUICK_TRAIN], maxlen=maxlen), y[:QUICK_TRAIN]
+        (x, y), (x_test, y_test) = _quick_data(args.num_words, maxlen, args.data)
         model, history = fastrnn.train(x=x, y=y, maxlen=maxlen, callbacks=callbacks,
                                        **arch, **fit)
-    else:
-        model, history = fastrnn.train(dataset="imdb", maxlen=maxlen, callbacks=callbacks,
-                                       **arch, **fit)
-    fit_seconds = time.perf_counter() - start
-
-    x_test, y_test = _load_test(args.num_words, maxlen, args.data,
-                                QUICK_TEST if args.quick else None)
-    print(f"Evaluating on {len(x_test)} test reviews", flush=True)
-    scores = model.evaluate(x_test, y_test, batch_size=max(args.batch_size, 256),
-                            verbose=verbose, return_dict=True)
+        print(f"Evaluating on {len(x_test)} test reviews", flush=True)
+        scores = model.evaluate(x_test, y_test, batch_size=max(args.batch_size, 256),
+                                verbose=verbose, return_dict=True)
+    else:   # train() evaluates on the test set once, into history.test
+        model, history = fastrnn.train(dataset="imdb", data_path=args.data, maxlen=maxlen,
+                                       callbacks=callbacks, **arch, **fit)
+        scores = history.test
+    fit_seconds = timer.fit_seconds
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     result = {"test_loss": float(scores["loss"]), "test_accuracy": float(scores["accuracy"]),
               "best_val_accuracy": max(hist["val_accuracy"]) if "val_accuracy" in hist else None,
@@ -275,8 +292,7 @@ def cmd_train(args):
         model.save(args.save)
         meta = {"format": META_FORMAT, "version": 1, "dataset": "imdb",
                 "num_words": args.num_words, "maxlen": maxlen,
-                "start_char": START_CHAR, "oov_char": OOV_CHAR, "index_from": INDEX_FROM,
-                "skip_top": 0, "padding": "pre", "truncating": "pre",
+                **ENCODING, "padding": "pre", "truncating": "pre",
                 "train_args": {**arch, **fit, "maxlen": maxlen, "quick": args.quick},
                 "history": hist, "results": result,
                 "vocabulary": _vocabulary(args.num_words, args.data)}
@@ -302,41 +318,19 @@ def read_meta(model_path):
     return meta
 
 
-def encode_with_vocabulary(texts, vocabulary, num_words):
-    """`imdb.encode` (start 1, oov 2, ids = rank + 3 below num_words) over a stored vocabulary."""
-    from .datasets import imdb
-    index = {word: rank for rank, word in enumerate(vocabulary, start=1)}
-    out = []
-    for text in texts:
-        seq = [START_CHAR]
-        for word in imdb.tokenize(text):
-            rank = index.get(word)
-            wid = rank + INDEX_FROM if rank else None
-            seq.append(wid if wid is not None and wid < num_words else OOV_CHAR)
-        out.append(seq)
-    return out
-
-
 def encode_texts(texts, num_words, meta, data):
-    """Encode with `fastrnn.datasets.imdb.encode`; if the IMDB data cannot be found, fall back
-    to the vocabulary stored in the model's metadata (same ids)."""
-    from .datasets import imdb
-    vocabulary = (meta or {}).get("vocabulary")
-    saved = os.environ.get(imdb.ENV_NO_DOWNLOAD)
-    if vocabulary:        # never download the dataset just for the word index
-        os.environ[imdb.ENV_NO_DOWNLOAD] = "1"
+    """`imdb.encode` over the vocabulary stored in the model's metadata (the words the model
+    knows; no dataset needed), else over the word index of the IMDB data."""
+    meta = meta or {}
+    params = {k: meta[k] for k in ENCODING if k in meta}
+    vocabulary = meta.get("vocabulary")
+    if vocabulary:
+        word_index = {word: rank for rank, word in enumerate(vocabulary, start=1)}
+        return imdb.encode(texts, num_words=num_words, word_index=word_index, **params)
     try:
-        return imdb.encode(texts, num_words=num_words, path=data)
+        return imdb.encode(texts, num_words=num_words, path=data, **params)
     except (imdb.DatasetNotFoundError, imdb.InvalidDatasetError) as e:
-        if vocabulary:
-            return encode_with_vocabulary(texts, vocabulary, num_words)
         raise CliError(f"need the IMDB word index to encode text: {e}") from e
-    finally:
-        if vocabulary:
-            if saved is None:
-                os.environ.pop(imdb.ENV_NO_DOWNLOAD, None)
-            else:
-                os.environ[imdb.ENV_NO_DOWNLOAD] = saved
 
 
 def _read_texts(items):
@@ -404,7 +398,7 @@ def main(argv=None):
     except CliError as e:
         print(f"fastrnn: error: {e}", file=sys.stderr)
         return 1
-    except FileNotFoundError as e:     # e.g. imdb.DatasetNotFoundError
+    except (FileNotFoundError, imdb.InvalidDatasetError) as e:   # e.g. no or a corrupt archive
         print(f"fastrnn: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

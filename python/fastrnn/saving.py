@@ -10,11 +10,11 @@ explicit registry of fastrnn layers, never by importing names found in the file.
 """
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
+from ._atomic import atomic_write
 from .layers.registry import registered
 
 FORMAT = "fastrnn"
@@ -30,33 +30,13 @@ class ModelFileError(ValueError):
 # --- container ------------------------------------------------------------------------------
 def _write(path, header, groups):
     """Atomically write `header` (JSON) and named lists of arrays to `path`."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-                zf.writestr(_CONFIG, json.dumps(header, indent=1))
-                for group, arrays in groups.items():
-                    for i, arr in enumerate(arrays):
-                        with zf.open(f"{group}/{i:05d}.npy", "w", force_zip64=True) as f:
-                            np.lib.format.write_array(f, np.asarray(arr),
-                                                      allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp creates 0600; give the file the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(path) as fh:
+        with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            zf.writestr(_CONFIG, json.dumps(header, indent=1))
+            for group, arrays in groups.items():
+                for i, arr in enumerate(arrays):
+                    with zf.open(f"{group}/{i:05d}.npy", "w", force_zip64=True) as f:
+                        np.lib.format.write_array(f, np.asarray(arr), allow_pickle=False)
 
 
 _MAX_CONFIG_BYTES = 64 << 20   # a JSON config larger than this is not a fastrnn file

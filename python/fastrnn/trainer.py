@@ -300,7 +300,7 @@ class Trainer:
         self._ensure_built(xs)
         self._check_input_values(xs)
         if val is not None:
-            self._check_input_values(val[0])
+            self._check_input_values(val[0], "validation_data")
         steps = int(steps_per_epoch) if steps_per_epoch else math.ceil(n / batch_size)
         cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                            verbose=verbose, epochs=epochs, steps=steps)

@@ -1,4 +1,4 @@
-"""Datasets for fastrnn (NumPy + standard library only)."""
+"""Datasets for fastrnn."""
 
 from . import imdb
 

@@ -8,10 +8,7 @@ from ..indexed_slices import IndexedSlices
 from .base import Layer
 from .registry import register
 
-try:    # C++ gather with the id range check (falls back to np.take)
-    from .._core import embedding_lookup as _native_lookup
-except ImportError:  # pragma: no cover
-    _native_lookup = None
+from .._core import embedding_lookup as _native_lookup   # C++ gather with the id range check
 
 
 def _initializer(spec):
@@ -69,45 +66,60 @@ class Embedding(Layer):
     def embeddings(self):
         return self.weights[0]
 
-    def _ids_of(self, inputs, check_range=True):
+    def _check_range(self, ids):
+        if not ids.size:
+            return
+        lo, hi = ids.min(), ids.max()
+        if lo < 0 or hi >= self.input_dim:
+            bad = lo if lo < 0 else hi
+            pos = tuple(int(i) for i in np.argwhere(ids == bad)[0])
+            shown = str(bad) if ids.dtype.kind == "f" else int(bad)   # 1e+30 as it is
+            raise IndexError(
+                f"{self.name}: token id {shown} at position {pos} is out of range "
+                f"[0, {self.input_dim}) (input_dim={self.input_dim}); "
+                "use a larger input_dim or clip the ids, e.g. num_words in load_data")
+
+    def _float_ids(self, ids, argument):
+        """Float ids as int64. Keras casts them (3.7 -> row 3); fastrnn takes only whole
+        numbers, and checks the range before the cast (which would wrap 1e30 around)."""
+        finite = np.isfinite(ids)
+        if not finite.all():
+            raise IndexError(f"{self.name}: ids must be finite numbers, got "
+                             f"{ids[~finite].ravel()[0]!r}")
+        fractional = ids != np.floor(ids)
+        if fractional.any():
+            pos = tuple(int(i) for i in np.argwhere(fractional)[0])
+            raise ValueError(
+                f"{self.name}: token ids must be whole numbers, but `{argument}` holds "
+                f"{ids[pos]!s} at position {pos} (of dtype {ids.dtype}); float ids are not "
+                "rounded: pass integer ids")
+        self._check_range(ids)
+        return ids.astype(np.int64)
+
+    def _ids_of(self, inputs, check_range=True, argument="inputs"):
         ids = np.asarray(inputs)
         if ids.dtype.kind == "f":
-            # Keras casts float ids to int32 (truncation), NaN/inf cannot be ids
-            if not np.isfinite(ids).all():
-                raise IndexError(f"{self.name}: ids must be finite numbers, got "
-                                 f"{ids[~np.isfinite(ids)].ravel()[0]!r}")
-            ids = ids.astype(np.int64)
-        elif ids.dtype.kind not in "iub":
+            return self._float_ids(ids, argument)
+        if ids.dtype.kind not in "iub":
             raise TypeError(f"{self.name}: expected integer token ids, got dtype {ids.dtype}")
-        if check_range and ids.size:
-            lo, hi = ids.min(), ids.max()
-            if lo < 0 or hi >= self.input_dim:
-                bad = lo if lo < 0 else hi
-                pos = tuple(int(i) for i in np.argwhere(ids == bad)[0])
-                raise IndexError(
-                    f"{self.name}: token id {int(bad)} at position {pos} is out of range "
-                    f"[0, {self.input_dim}) (input_dim={self.input_dim}); "
-                    "use a larger input_dim or clip the ids, e.g. num_words in load_data")
+        if check_range:
+            self._check_range(ids)
         return ids
 
-    def check_inputs(self, inputs):
-        """Validate a whole input array (dtype, finite, ids in range) without computing; the
-        models call it before a multi-batch fit/evaluate/predict so that a bad id is reported
-        at its position in the user's array and before any weight update."""
-        self._ids_of(inputs)
+    def check_inputs(self, inputs, argument="x"):
+        """Validate a whole input array (dtype, whole finite numbers, ids in range) without
+        computing; the models call it before a multi-batch fit/evaluate/predict so that a bad
+        id is reported at its position in the user's array (`argument` names it) and before
+        any weight update."""
+        self._ids_of(inputs, argument=argument)
 
     def call(self, inputs, mask=None, training=False):
-        table = self.weights[0]
-        if _native_lookup is not None and table.flags.c_contiguous:
-            ids = self._ids_of(inputs, check_range=False)
-            try:
-                out = _native_lookup(table, ids)
-            except IndexError:
-                self._ids_of(ids)          # raises the detailed message
-                raise
-        else:
-            ids = self._ids_of(inputs)
-            out = np.take(table, ids, axis=0)
+        ids = self._ids_of(inputs, check_range=False)
+        try:
+            out = _native_lookup(np.ascontiguousarray(self.weights[0]), ids)
+        except IndexError:
+            self._check_range(ids)          # raises the detailed message
+            raise
         self._ids = ids
         return out
 

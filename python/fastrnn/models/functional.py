@@ -213,16 +213,17 @@ class Functional(Model):
     def _ensure_built(self, xs):
         pass
 
-    def _check_input_values(self, xs):
+    def _check_input_values(self, xs, what="x"):
         """Whole-array checks of the layers that read a model input directly (Embedding's
         token ids), run before the first batch so bad data fails before any update and
         reports its position in the input."""
         for st in self._steps:
             check = getattr(st.runner, "check_inputs", None)
-            if check is None or isinstance(st.args, list):
+            if check is None or isinstance(st.args, list) or st.args not in self._input_slots:
                 continue
-            if st.args in self._input_slots:
-                check(xs[self._input_slots.index(st.args)])
+            i = self._input_slots.index(st.args)
+            name = what if len(xs) == 1 else f"{what}[{self.input_names[i]!r}]"
+            check(xs[i], argument=name)
 
     # -- execution ---------------------------------------------------------------------------
     def _run(self, xs, training):
