@@ -125,7 +125,7 @@ def test_early_stopping_mode_inference_and_min_delta():
 def test_model_checkpoint_save_best_only(tmp_path):
     x, y = _data()
     m = _model()
-    path = str(tmp_path / "best.keras")
+    path = str(tmp_path / "best.fnrn")
     scores = iter([0.8, 0.6, 0.7, 0.5])
     saved_at = []
 

@@ -11,6 +11,7 @@ once per test session into a shared temporary FASTRNN_CACHE_DIR.
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -163,3 +164,12 @@ def test_bad_models_argument_exits_2():
                plain_env(), timeout=120)
     assert proc.returncode == 2
     assert "nope" in proc.stderr and "simple_rnn" in proc.stderr
+
+
+def test_seq2seq_functional_example_trains_and_decodes():
+    proc = run([sys.executable, str(EXAMPLES / "seq2seq_functional.py"), "--epochs", "1",
+                "--samples", "200", "--units", "16"], plain_env())
+    assert proc.returncode == 0, describe(proc)
+    assert "decoder_step" not in proc.stdout            # summary is the training model's
+    assert re.search(r"exact-match reversal accuracy on 500 held-out sequences: "
+                     r"[01]\.\d{4}", proc.stdout), describe(proc)

@@ -527,7 +527,7 @@ def saved(tmp_path):
     m = _two_layer_model()
     x = np.random.default_rng(0).standard_normal((4, T, D)).astype(np.float32)
     m.fit(x, np.zeros((4, 2), np.float32), verbose=0)   # optimizer state is saved too
-    path = tmp_path / "model.keras"
+    path = tmp_path / "model.fnrn"
     m.save(path)
     return m, path
 
@@ -565,7 +565,7 @@ def test_truncated_files(saved, tmp_path):
     data = path.read_bytes()
     for cut in sorted({0, 1, 4, 22, 100, len(data) // 3, len(data) // 2, len(data) - 23,
                        len(data) - 1}):
-        bad = tmp_path / f"cut{cut}.keras"
+        bad = tmp_path / f"cut{cut}.fnrn"
         bad.write_bytes(data[:cut])
         _load_both_ways(bad, m)
 
@@ -578,7 +578,7 @@ def test_corrupted_bytes(saved, tmp_path):
         bad_data = bytearray(data)
         for pos in rng.integers(0, len(data), 1 + k % 3):
             bad_data[pos] ^= 0xFF
-        bad = tmp_path / f"flip{k}.keras"
+        bad = tmp_path / f"flip{k}.fnrn"
         bad.write_bytes(bytes(bad_data))
         before = m.get_weights()
         try:
@@ -599,7 +599,7 @@ def test_corrupted_bytes(saved, tmp_path):
                                      bytes(range(256)) * 8])
 def test_not_zip_files(saved, tmp_path, content):
     m, _ = saved
-    bad = tmp_path / "junk.keras"
+    bad = tmp_path / "junk.fnrn"
     bad.write_bytes(content)
     _load_both_ways(bad, m)
 
@@ -609,9 +609,9 @@ def test_directory_and_missing_file(saved, tmp_path):
     with pytest.raises(IsADirectoryError):
         fastrnn.load_model(tmp_path)
     with pytest.raises(FileNotFoundError):
-        fastrnn.load_model(tmp_path / "missing.keras")
+        fastrnn.load_model(tmp_path / "missing.fnrn")
     with pytest.raises(FileNotFoundError):
-        m.load_weights(tmp_path / "missing.keras")
+        m.load_weights(tmp_path / "missing.fnrn")
 
 
 def _edit_config(path, out, edit):
@@ -635,7 +635,7 @@ def _edit_config(path, out, edit):
 ])
 def test_bad_headers(saved, tmp_path, edit, pattern):
     m, path = saved
-    bad = tmp_path / "bad.keras"
+    bad = tmp_path / "bad.fnrn"
     _edit_config(path, bad, edit)
     msg_model, msg_weights = _load_both_ways(bad, m)
     assert any(re.search(pattern, s) for s in (msg_model, msg_weights)), \
@@ -658,9 +658,9 @@ def test_bad_headers(saved, tmp_path, edit, pattern):
 ])
 def test_bad_model_configs(saved, tmp_path, edit):
     m, path = saved
-    bad = tmp_path / "bad.keras"
+    bad = tmp_path / "bad.fnrn"
     _edit_config(path, bad, edit)
-    with pytest.raises(ModelFileError, match="bad.keras"):
+    with pytest.raises(ModelFileError, match="bad.fnrn"):
         fastrnn.load_model(bad)
 
 
@@ -671,7 +671,7 @@ def test_json_bombs(saved, tmp_path):
                              b'{"format": "fastrnn", "version": 1, "kind": "model", '
                              b'"arrays": {"weights": "lots"}}']):
         members["config.json"] = cfg
-        bad = tmp_path / f"bomb{i}.keras"
+        bad = tmp_path / f"bomb{i}.fnrn"
         _write_members(bad, members)
         _load_both_ways(bad, m)
 
@@ -704,7 +704,7 @@ def test_pickle_members_are_never_loaded(saved, tmp_path):
     first = sorted(n for n in members if n.startswith("weights/"))[0]
     evil = dict(members)
     evil[first] = _pickled_npy(str(canary))
-    bad = tmp_path / "pickled_weight.keras"
+    bad = tmp_path / "pickled_weight.fnrn"
     _write_members(bad, evil)
     msg, _ = _load_both_ways(bad, m)
     assert "dtype object" in msg
@@ -712,14 +712,14 @@ def test_pickle_members_are_never_loaded(saved, tmp_path):
     evil = dict(members)
     import pickle
     evil["evil.pkl"] = pickle.dumps(_Canary(str(canary)))
-    bad = tmp_path / "extra_member.keras"
+    bad = tmp_path / "extra_member.fnrn"
     _write_members(bad, evil)
     msg, _ = _load_both_ways(bad, m)
     assert "unexpected zip members ['evil.pkl']" in msg
     # 3. the config itself is a pickle
     evil = dict(members)
     evil["config.json"] = pickle.dumps(_Canary(str(canary)))
-    bad = tmp_path / "pickled_config.keras"
+    bad = tmp_path / "pickled_config.fnrn"
     _write_members(bad, evil)
     _load_both_ways(bad, m)
     assert not canary.exists()
@@ -729,12 +729,12 @@ def test_unexpected_and_missing_members(saved, tmp_path):
     m, path = saved
     members = _members(path)
     extra = dict(members, **{"weights/99999.npy": members["weights/00000.npy"]})
-    _write_members(tmp_path / "extra.keras", extra)
-    msg, _ = _load_both_ways(tmp_path / "extra.keras", m)
+    _write_members(tmp_path / "extra.fnrn", extra)
+    msg, _ = _load_both_ways(tmp_path / "extra.fnrn", m)
     assert "unexpected zip members" in msg
     missing = {k: v for k, v in members.items() if k != "weights/00001.npy"}
-    _write_members(tmp_path / "missing.keras", missing)
-    msg, _ = _load_both_ways(tmp_path / "missing.keras", m)
+    _write_members(tmp_path / "missing.fnrn", missing)
+    msg, _ = _load_both_ways(tmp_path / "missing.fnrn", m)
     assert "missing zip members ['weights/00001.npy']" in msg
 
 
@@ -752,7 +752,7 @@ def test_npy_header_claiming_huge_arrays(saved, tmp_path, shape):
     m, path = saved
     members = _members(path)
     members["weights/00000.npy"] = _npy_header(shape) + b"\0" * 64
-    bad = tmp_path / "huge.keras"
+    bad = tmp_path / "huge.fnrn"
     _write_members(bad, members)
     msg, _ = _load_both_ways(bad, m)
     assert "declares shape" in msg
@@ -767,15 +767,15 @@ def test_non_numeric_arrays_in_file(saved, tmp_path, dtype):
     buf = io.BytesIO()
     np.lib.format.write_array(buf, np.zeros(w0.shape, dtype), allow_pickle=False)
     members["weights/00000.npy"] = buf.getvalue()
-    _write_members(tmp_path / "nonnum.keras", members)
-    msg, _ = _load_both_ways(tmp_path / "nonnum.keras", m)
+    _write_members(tmp_path / "nonnum.fnrn", members)
+    msg, _ = _load_both_ways(tmp_path / "nonnum.fnrn", m)
     assert f"holds dtype" in msg
 
 
 def test_deflated_members_are_fine(saved, tmp_path):
     m, path = saved
-    _write_members(tmp_path / "deflated.keras", _members(path), zipfile.ZIP_DEFLATED)
-    back = fastrnn.load_model(tmp_path / "deflated.keras")
+    _write_members(tmp_path / "deflated.fnrn", _members(path), zipfile.ZIP_DEFLATED)
+    back = fastrnn.load_model(tmp_path / "deflated.fnrn")
     assert _weights_equal(back.get_weights(), m.get_weights())
 
 

@@ -286,7 +286,7 @@ class EarlyStopping(_MonitorCallback):
 class ModelCheckpoint(_MonitorCallback):
     """Saves the model (or its weights) after every epoch, or only when `monitor` improves.
 
-    `filepath` may contain `{epoch}` and log keys, e.g. "ckpt-{epoch:02d}-{val_loss:.2f}.keras".
+    `filepath` may contain `{epoch}` and log keys, e.g. "ckpt-{epoch:02d}-{val_loss:.2f}.fnrn".
     Files are written in fastrnn's format (see `Sequential.save`), atomically.
     """
 

@@ -103,10 +103,16 @@ def call_symbolic(layer, args, kwargs):
             raise TypeError(f"{layer.name}: inputs mix symbolic tensors with "
                             f"{type(t).__name__} values; pass fastrnn.Input-derived tensors only")
     shapes = _shapes(args)
-    if not layer.built:
-        layer.build(shapes)
-        layer.built = True
-    out_shapes = layer.compute_output_shape(shapes)
+    try:
+        if not layer.built:
+            layer.build(shapes)
+            layer.built = True
+        out_shapes = layer.compute_output_shape(shapes)
+    except ValueError as e:
+        if not isinstance(args, (list, tuple)):
+            raise
+        sources = ", ".join(f"'{t.history[0].name}' {t.shape}" for t in args)
+        raise ValueError(f"{e} (inputs from layers {sources})") from None
     single = not isinstance(out_shapes, list)
     out_list = [out_shapes] if single else out_shapes
     dtype = getattr(layer, "output_dtype", "float32")

@@ -5,8 +5,10 @@ the destination directory, then moved into place with `os.replace`, so an interr
 never leaves a half-written file under the final name. Layer classes are resolved from an
 explicit registry of fastrnn layers, never by importing names found in the file.
 
-    model.save("model.keras")            fastrnn.load_model("model.keras")
-    model.save_weights("w.weights.h5")   model.load_weights("w.weights.h5")
+    model.save("model.fnrn")             fastrnn.load_model("model.fnrn")
+    model.save_weights("w.weights.fnrn") model.load_weights("w.weights.fnrn")
+
+Files are recognised by their content, not their suffix (older files named .keras load too).
 """
 import json
 import os

@@ -10,16 +10,19 @@ Dense(1, sigmoid), compiled with binary_crossentropy and accuracy.
 """
 import numpy as np
 
-_CELLS = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN", "simplernn": "SimpleRNN",
-          "rnn": "SimpleRNN"}
-
-
 def _cell_class(cell):
-    from .layers import recurrent
-    key = str(cell).lower()
-    if key not in _CELLS:
-        raise ValueError(f"train: cell expected one of {sorted(set(_CELLS))}, got {cell!r}")
-    return getattr(recurrent, _CELLS[key])
+    """The recurrent layer class of a cell name of `fastrnn.ops.CELLS` ("lstm", "simple_rnn",
+    ...), in any case, with or without '_' or '-', or its class name ("SimpleRNN")."""
+    from .layers.registry import registered
+    from .ops import CELLS
+
+    def key(name):
+        return str(name).lower().replace("_", "").replace("-", "")
+    for cls in registered().values():
+        name = getattr(cls, "cell", None)
+        if name in CELLS and key(cell) in (key(name), key(cls.__name__)):
+            return cls
+    raise ValueError(f"train: cell expected one of {list(CELLS)}, got {cell!r}")
 
 
 def build_model(cell="lstm", units=32, layers=1, bidirectional=False, embedding_dim=32,

@@ -4,4 +4,6 @@ from .functional import Functional
 from .model import Model
 from .sequential import Sequential
 
+Model._functional = Functional
+
 __all__ = ["Functional", "Model", "Sequential", "load_model"]

@@ -107,8 +107,9 @@ def map_graph(inputs, outputs):
                         f"Graph disconnected: cannot find parent for tensor {t} at layer "
                         f"'{node.layer.name}'. The following previous layers were accessed "
                         f"without issue: {done}")
-            if not (isinstance(node.layer, InputLayer) and not node.input_tensors):
-                done.append(node.layer.name)
+            if isinstance(node.layer, InputLayer) and not node.input_tensors:
+                continue   # an Input: computable only when it is one of `inputs`
+            done.append(node.layer.name)
             for t in node.outputs:
                 computable.add(id(t))
             nodes.append(node)
@@ -314,7 +315,12 @@ class Functional(Model):
 
     def _input_list(self, x, what):
         if isinstance(self._inputs_struct, dict) and isinstance(x, dict):
-            return [x[k] for k in self._inputs_struct]
+            keys = list(self._inputs_struct)
+            missing = [k for k in keys if k not in x]
+            if missing:
+                raise ValueError(f"{what}: missing input(s) {missing}; the model's inputs are "
+                                 f"{keys}, got keys {sorted(x)}")
+            return [x[k] for k in keys]
         return super()._input_list(x, what)
 
     # -- summary and config ------------------------------------------------------------------

@@ -16,10 +16,11 @@ from ..trainer import Trainer
 class Model(Trainer):
     """Base class of fastrnn models. Use `fastrnn.Model(inputs, outputs)` or `Sequential`."""
 
+    _functional = None   # set by fastrnn.models: the class Model(inputs, outputs) builds
+
     def __new__(cls, *args, **kwargs):
         if cls is Model:   # keras.Model(inputs, outputs) is a Functional model
-            from .functional import Functional
-            return Functional.__new__(Functional)
+            return super().__new__(Model._functional)
         return super().__new__(cls)
 
     def _init_model(self, name, trainable, default_name):
