@@ -101,7 +101,8 @@ def _run(g, x, layers):
     x_tm = g.memo(("time_major", x.name, flip), time_major)
 
     w, r, b = zip(*(_onnx_weights(layers[i]) for i in order))
-    inputs = [x_tm, g.weight(np.stack(w), f"{first.name}/W"), g.weight(np.stack(r), f"{first.name}/R")]
+    inputs = [x_tm, g.weight(np.stack(w), f"{first.name}/W"),
+              g.weight(np.stack(r), f"{first.name}/R")]
     if any(layer.use_bias for layer in layers):
         inputs.append(g.weight(np.stack(b), f"{first.name}/B"))
     if mask is not None:

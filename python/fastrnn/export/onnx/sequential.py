@@ -1,16 +1,9 @@
-"""A Sequential model as an ONNX graph, checked and written to a file."""
-import contextlib
-import os
+"""The walk of a Sequential model: its input tensor, then each layer's converter in turn."""
+from onnx import TensorProto
 
-import onnx
-from onnx import TensorProto, helper
-
-from ..._version import __version__
 from .. import ExportError
 from ...layers import Embedding, InputLayer
-from . import core, recurrent  # noqa: F401  (importing them registers their converters)
-from .graph import DEFAULT_OPSET, Graph, Tensor
-from .masks import PADDINGS, poison_bad_rows
+from .graph import Tensor
 from .registry import convert
 
 _INT_INPUTS = {"int32": TensorProto.INT32, "int64": TensorProto.INT64}
@@ -45,25 +38,12 @@ def _input_tensor(model):
     return Tensor(name, tuple(dims), dtype)
 
 
-def to_onnx(model, mask_padding="pre", opset_version=None):
-    """The ONNX ModelProto of a built fastrnn Sequential model (checked by onnx.checker)."""
-    from ...models import Sequential
-    if not isinstance(model, Sequential):
-        raise ExportError(f"model: expected a fastrnn Sequential model, got {type(model).__name__}")
-    if mask_padding not in PADDINGS:
-        raise ValueError(f"mask_padding: expected one of {PADDINGS}, got {mask_padding!r}")
-    opset = DEFAULT_OPSET if opset_version is None else opset_version
-    latest = onnx.defs.onnx_opset_version()
-    if isinstance(opset, bool) or not isinstance(opset, int) or not DEFAULT_OPSET <= opset <= latest:
-        raise ValueError(f"opset_version: expected an integer in [{DEFAULT_OPSET}, {latest}] "
-                         f"(the installed onnx's latest), got {opset_version!r}")
+def walk(g, model):
+    """Convert every layer of `model` into `g`: returns (graph inputs, model outputs)."""
     if not model.layers:
         raise ExportError(f"model {model.name!r} has no layers")
-
-    g = Graph(opset=opset, mask_padding=mask_padding)
     x = _input_tensor(model)
     g.name(x.name)
-    graph_input = g.value_info(x)
     tensors = [x]
     for i, layer in enumerate(model.layers):
         if len(tensors) != 1:
@@ -71,44 +51,4 @@ def to_onnx(model, mask_padding="pre", opset_version=None):
                               "(return_state or merge_mode=None): only the last layer of a "
                               "Sequential model may")
         tensors = convert(g, layer, tensors)
-
-    outputs = []
-    for i, t in enumerate(tensors):
-        name = g.name("output" if len(tensors) == 1 else f"output_{i}")
-        g.nodes.append(helper.make_node("Identity", [poison_bad_rows(g, t)], [name]))
-        outputs.append(g.value_info(Tensor(name, t.shape)))
-    graph = helper.make_graph(g.nodes, model.name, [graph_input], outputs,
-                              initializer=g.initializers)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="fastrnn", producer_version=__version__,
-                              ir_version=helper.find_min_ir_version_for(
-                                  [helper.make_opsetid("", opset)]))
-    helper.set_model_props(proto, {"fastrnn.mask_padding": mask_padding})
-    onnx.checker.check_model(proto, full_check=True)
-    return proto
-
-
-def export_onnx(model, filepath, verbose=None, input_signature=None, mask_padding="pre",
-                opset_version=None):
-    """Write `to_onnx(model, ...)` to `filepath` (atomically: a crash keeps any old file)."""
-    if input_signature is not None:
-        raise ExportError("input_signature: the exported graph takes the model's own input "
-                          "(dynamic batch and time axes); pass None")
-    data = to_onnx(model, mask_padding=mask_padding, opset_version=opset_version)
-    data = data.SerializeToString()
-    path = os.fspath(filepath)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if verbose is None or verbose:
-        print(f"Saved artifact at '{path}'.")
-    return path
-
+    return [x], tensors
