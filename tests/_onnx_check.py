@@ -18,10 +18,20 @@ def session(model_or_path, **export_kwargs):
     else:
         proto = to_onnx(model_or_path, **export_kwargs)
         onnx.checker.check_model(proto, full_check=True)
+        assert_no_dead_nodes(proto.graph)
         data = proto.SerializeToString()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1   # tests share a loaded machine
     return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+
+
+def assert_no_dead_nodes(graph):
+    """Every node computes something the graph uses (the exporter adds only what is needed)."""
+    used = {name for node in graph.node for name in node.input}
+    used |= {out.name for out in graph.output}
+    for node in graph.node:
+        assert any(name in used for name in node.output if name), \
+            f"unused {node.op_type} node {node.name!r}"
 
 
 def run(sess, x):

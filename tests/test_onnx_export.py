@@ -2,6 +2,7 @@
 Runtime exactly as fastrnn's `model.predict` (tests/_onnx_check.py: 1e-5 + 1e-5 * |ref|),
 the files pass onnx.checker, and what cannot be exported exactly is an error."""
 import importlib
+import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -317,6 +318,10 @@ def test_cli_export(tmp_path, capsys):
     assert f"Saved artifact at '{out}'." in capsys.readouterr().out
     sess = session(out)
     assert_matches(model, [padded_ids(rng, [3, 0, 5], 5, 30, "post")], sess=sess)
+    with open(cli.meta_path(saved), "w") as f:     # `fastrnn train --save` metadata
+        json.dump({"format": cli.META_FORMAT, "padding": "pre"}, f)
+    assert cli.main(["export", saved, out]) == 0
+    assert onnx.load(out).metadata_props[0].value == "pre"
     assert cli.main(["export", saved, out, "--opset", "3"]) == 1
     assert "opset_version" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:

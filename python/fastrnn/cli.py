@@ -171,8 +171,7 @@ def add_export_parser(sub):
     e = sub.add_parser(
         "export", help="write a saved model as an ONNX file",
         description="Export a model saved by fastrnn (`model.save`, `fastrnn train --save`) to "
-                    "ONNX (fastrnn.export.export_model; needs `pip install fastrnn[onnx]`).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "ONNX (fastrnn.export.export_model; needs `pip install fastrnn[onnx]`).")
     e.add_argument("model", metavar="MODEL", help="model file written by model.save")
     e.add_argument("output", metavar="OUT.onnx", help="ONNX file to write")
     e.add_argument("--mask-padding", choices=("pre", "post"), default=None,

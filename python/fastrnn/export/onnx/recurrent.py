@@ -71,7 +71,8 @@ def _one_operator(a, b):
 
 @dataclass
 class _Result:
-    """One Keras layer's results: `seq` = (time-major [T, B, H] name, reversed in time?)."""
+    """One Keras layer's results, only those it returns: `seq` = (time-major [T, B, H] name,
+    reversed in time?) or None, `last` [B, H] or None, `states` (empty unless return_state)."""
     seq: tuple
     last: str
     states: list
@@ -115,7 +116,12 @@ def _run(g, x, layers):
     if first.cell == "gru":
         attrs["linear_before_reset"] = int(first.reset_after)
     lstm = first.cell == "lstm"
-    want = [any(layer.return_sequences for layer in layers), True,
+    # a forward-direction sequence carries its last output over the trailing masked steps
+    carry = [mask is not None and not reverse[i] and layers[i].return_sequences
+             and not layers[i].zero_output_for_mask for i in range(len(layers))]
+    want_h = [not layer.return_sequences or layer.return_state or c
+              for layer, c in zip(layers, carry)]
+    want = [any(layer.return_sequences for layer in layers), any(want_h),
             lstm and any(layer.return_state for layer in layers)]
     outs = g.op(_OPERATORS[first.cell], inputs, outputs=want if lstm else want[:2],
                 hint=first.name, **attrs)
@@ -123,17 +129,20 @@ def _run(g, x, layers):
     results = [None] * len(layers)
     for k, i in enumerate(order):
         layer = layers[i]
-        h = _take(g, outs[1], k, 0, len(layers))
-        states = [h] + ([_take(g, outs[2], k, 0, len(layers))] if lstm and want[2] else [])
-        seq, last = None, h
+        h = _take(g, outs[1], k, 0, len(layers)) if want_h[i] else None
+        states = []
+        if layer.return_state:
+            states = [h] + ([_take(g, outs[2], k, 0, len(layers))] if lstm else [])
+        seq = last = None
         if layer.return_sequences:
             seq = (_take(g, outs[0], k, 1, len(layers)), reverse[i])
-        if mask is not None and not reverse[i]:
-            if layer.zero_output_for_mask:
-                last = g.op("Where", [mask.full_rows(), h, g.const(0.0)], hint="last_output")
-            elif seq is not None:
+            if carry[i]:
                 seq = (g.op("Where", [mask.leading_valid(), seq[0], g.unsqueeze(h, [0])],
                             hint="carried_outputs"), False)
+        elif mask is not None and not reverse[i] and layer.zero_output_for_mask:
+            last = g.op("Where", [mask.full_rows(), h, g.const(0.0)], hint="last_output")
+        else:
+            last = h
         results[i] = _Result(seq, last, states)
     return results
 
@@ -161,7 +170,7 @@ def _merge(g, mode, a, b):
 
 
 def _state_tensors(layer, states, batch):
-    return [Tensor(s, (batch, layer.units)) for s in states] if layer.return_state else []
+    return [Tensor(s, (batch, layer.units)) for s in states]
 
 
 @converter(SimpleRNN, LSTM, GRU)
