@@ -29,13 +29,13 @@ def _input_tensor(model):
                               f"(input shape {shape})")
         else:
             dims.append(int(size))
+    declared = next((spec["config"] for spec in model.get_config()["layers"]
+                     if spec["class_name"] == InputLayer.__name__), {})
     dtype = TensorProto.FLOAT
     if ids:
-        declared = next((l.input_dtype for l in model._layers if isinstance(l, InputLayer)), None)
-        dtype = _INT_INPUTS.get(str(declared), TensorProto.INT64 if declared is None
-                                else TensorProto.FLOAT)
-    name = next((l.name for l in model._layers if isinstance(l, InputLayer)), "input")
-    return Tensor(name, tuple(dims), dtype)
+        dtype = _INT_INPUTS.get(str(declared.get("dtype")), TensorProto.INT64
+                                if declared.get("dtype") is None else TensorProto.FLOAT)
+    return Tensor(declared.get("name", "input"), tuple(dims), dtype)
 
 
 def walk(g, model):
