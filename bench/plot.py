@@ -7,7 +7,7 @@ import sys
 
 from report import NAMES, median_ms
 
-COLORS = {"fastrnn": "tab:green", "tf": "tab:orange", "torch": "tab:red"}
+COLORS = {"fastrnn": "tab:green", "tf": "tab:orange", "torch": "tab:red", "onnxrt": "tab:blue"}
 
 
 def _main_mode(cfg):
@@ -26,7 +26,7 @@ def plot(out, path):
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 5.5))
 
     # Left: speedup of fastrnn over each peer, main mode of each configuration.
-    peers = [p for p in ("tf", "torch") if p in out["frameworks"]]
+    peers = [p for p in ("tf", "torch", "onnxrt") if p in out["frameworks"]]
     width = 0.8 / max(1, len(peers))
     labels = [f"{r['config']['name']}\n[{_main_mode(r['config'])}]" for r in rows]
     for k, peer in enumerate(peers):

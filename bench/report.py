@@ -9,13 +9,13 @@ import sys
 
 import flops
 
-NAMES = {"fastrnn": "fastrnn", "tf": "Keras/TF", "torch": "PyTorch"}
+NAMES = {"fastrnn": "fastrnn", "tf": "Keras/TF", "torch": "PyTorch", "onnxrt": "ONNX Runtime"}
 MODE_TITLES = {
     "train": "Training step (Embedding -> RNN -> Dense(1, sigmoid), RMSprop, binary CE)",
     "infer": "Recurrent layer(s) forward, inference",
     "latency": "Batch-1 latency, full model forward",
 }
-PEERS = ("tf", "torch")
+PEERS = ("tf", "torch", "onnxrt")
 
 
 def gemm_summary(runs):
@@ -128,7 +128,8 @@ def _table(header, rows):
 def mode_table(out, mode):
     fws = out["frameworks"]
     header = (["configuration"] + [f"{NAMES[f]} ms" for f in fws] +
-              ["vs TF", "vs PyTorch", "vs best", "ceiling vs best (100% of peak)",
+              ["vs TF", "vs PyTorch", "vs ONNX Runtime", "vs best",
+               "ceiling vs best (100% of peak)",
                "fastrnn tok/s",
                "% GEMM peak (" + " / ".join(NAMES[f] for f in fws) + ")",
                "peak RSS MB (" + " / ".join(NAMES[f] for f in fws) + ")"])
@@ -142,7 +143,8 @@ def mode_table(out, mode):
         sp = r["speedup"][mode]
         pf = [t[f].get("peak_fraction") for f in fws]
         rows.append([r["config"]["name"]] + [_f(t[f].get("median_ms"), "{:.3f}") for f in fws] +
-                    [_x(sp["vs_tf"]), _x(sp["vs_torch"]), _x(sp["vs_best"]),
+                    [_x(sp["vs_tf"]), _x(sp["vs_torch"]), _x(sp.get("vs_onnxrt")),
+                     _x(sp["vs_best"]),
                      _x(ceiling(r, mode, out["gemm"].get("gflops"), fws)),
                      _f(t.get("fastrnn", {}).get("tokens_per_s"), "{:,.0f}"),
                      " / ".join(_f(p if p is None else 100 * p, "{:.1f}%") for p in pf),
@@ -202,6 +204,9 @@ def header_lines(out):
                         f"(jit_compile={info['tf']['jit_compile']})")
     if info.get("torch"):
         versions.append(f"PyTorch {info['torch']['torch']}")
+    if info.get("onnxrt"):
+        versions.append(f"ONNX Runtime {info['onnxrt']['onnxruntime']} (CPU, default session "
+                        "options but the thread counts)")
     pools = (g.get("blas") or {}).get("pools") or []
     blas = ", ".join(f"{p['internal_api']} {p['version']} ({p['architecture']}, "
                      f"{p['num_threads']} threads)" for p in pools) or "unknown"
@@ -236,7 +241,7 @@ def markdown(out):
         if table:
             parts.append(f"## {MODE_TITLES[mode]}\n\n{table}")
     parts.append("Speedups are the peer's median time over fastrnn's (>1: fastrnn faster); "
-                 "\"vs best\" compares with the faster peer. % GEMM peak = model FLOPs "
+                 "\"vs best\" compares with the fastest peer. % GEMM peak = model FLOPs "
                  "(bench/flops.py) / time / GEMM FLOP/s. Peak RSS is the worker's ru_maxrss.")
     table = overhead_table(out)
     if table:

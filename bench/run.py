@@ -1,7 +1,7 @@
-"""Benchmark fastrnn against Keras 3 (TensorFlow) and PyTorch on CPU.
+"""Benchmark fastrnn against Keras 3 (TensorFlow), PyTorch and ONNX Runtime on CPU.
 
     PYTHONPATH=python python bench/run.py [--quick | --smoke] [--threads N]
-        [--configs NAME ...] [--repeats R] [--frameworks fastrnn tf torch] [--scaling]
+        [--configs NAME ...] [--repeats R] [--frameworks fastrnn tf torch onnxrt] [--scaling]
 
 Every (configuration, framework) pair runs in a fresh `bench/worker.py` subprocess, all with
 the same thread count; the frameworks are interleaved (their order rotates from one
@@ -29,8 +29,9 @@ import common  # noqa: E402
 import configs  # noqa: E402
 import report  # noqa: E402
 
-FRAMEWORKS = ("fastrnn", "tf", "torch")
-MODULES = {"fastrnn": "fastrnn", "tf": "tensorflow", "torch": "torch"}
+FRAMEWORKS = ("fastrnn", "tf", "torch", "onnxrt")
+MODULES = {"fastrnn": "fastrnn", "tf": "tensorflow", "torch": "torch",
+           "onnxrt": "onnxruntime"}
 PRESETS = {   # repeats, warmup, min_sample_s, gemm n, worker timeout (s)
     "full": dict(repeats=5, warmup=3, min_sample_s=0.2, gemm_n=4096, timeout=900),
     "quick": dict(repeats=3, warmup=2, min_sample_s=0.05, gemm_n=4096, timeout=300),

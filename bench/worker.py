@@ -1,6 +1,6 @@
 """Time one framework on one configuration, in a process of its own; print one JSON line.
 
-    python bench/worker.py --framework {fastrnn,tf,torch,gemm} --config JSON
+    python bench/worker.py --framework {fastrnn,tf,torch,onnxrt,gemm} --config JSON
 
 `--config` is a configuration dict of bench/configs.py plus the run-wide fields `threads`,
 `warmup`, `repeats` and `min_sample_s` (for `gemm`: `{"n": 4096, "threads": .., ...}`).
@@ -25,7 +25,7 @@ if HERE not in sys.path:
 
 import common  # noqa: E402  (no NumPy/framework import: thread variables are set first)
 
-FRAMEWORKS = ("fastrnn", "tf", "torch", "gemm")
+FRAMEWORKS = ("fastrnn", "tf", "torch", "onnxrt", "gemm")
 
 
 def describe(exc, limit=600):
@@ -51,7 +51,7 @@ def run(framework, cfg):
         return {"info": mod.info(), "modes": {"gemm": mod.run(cfg)}}
     bench = mod.Bench(cfg, make_data(cfg))
     out = {"modes": {}}
-    for mode in cfg["modes"]:
+    for mode in [m for m in cfg["modes"] if hasattr(bench, m)]:   # onnxrt: no train
         try:
             out["modes"][mode] = common.measure(getattr(bench, mode), cfg["warmup"],
                                                 cfg["repeats"], cfg["min_sample_s"],

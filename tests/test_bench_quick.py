@@ -1,7 +1,8 @@
 """The benchmark harness (bench/) runs end to end and writes its JSON and Markdown.
 
 Only the structure of the output is checked, never timings. PyTorch is not a test
-dependency: without it the harness must skip its worker and say so.
+dependency: without it the harness must skip its worker and say so. ONNX Runtime (a test
+dependency) runs the models fastrnn exports, in the inference and latency modes only.
 """
 import importlib.util
 import json
@@ -16,6 +17,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastrnn.__file__)))
 BENCH = os.path.join(REPO, "bench")
 MODES = ("train", "infer", "latency")
+INFERENCE_ONLY = {"onnxrt"}
 
 
 def _env():
@@ -40,6 +42,10 @@ def _load(out_dir, stem):
     return data, md
 
 
+def _runs(framework, mode):
+    return mode != "train" or framework not in INFERENCE_ONLY
+
+
 def _check_result_row(row, frameworks, modes=MODES):
     assert set(row) >= {"config", "flops", "tokens", "frameworks", "speedup"}
     assert set(row["flops"]) == set(modes) and all(v > 0 for v in row["flops"].values())
@@ -47,15 +53,17 @@ def _check_result_row(row, frameworks, modes=MODES):
         entry = row["frameworks"][fw]
         assert entry["error"] is None, entry
         assert entry["peak_rss_mb"] > 0
-        for mode in modes:
+        assert sorted(entry["modes"]) == sorted(m for m in modes if _runs(fw, m))
+        for mode in entry["modes"]:
             t = entry["modes"][mode]
             assert {"median_ms", "samples_ms", "inner", "tokens_per_s", "gflops",
                     "peak_fraction"} <= set(t)
             assert len(t["samples_ms"]) >= 1
-    peers = [f for f in frameworks if f != "fastrnn"]
     for mode in modes:
+        peers = [f for f in frameworks if f != "fastrnn" and _runs(f, mode)]
         sp = row["speedup"][mode]
-        assert set(sp) == {"vs_tf", "vs_torch", "vs_best", "ceiling_vs_best"}
+        assert set(sp) == {"vs_tf", "vs_torch", "vs_onnxrt", "vs_best", "ceiling_vs_best"}
+        assert (sp["vs_onnxrt"] is not None) == ("onnxrt" in peers)
         # The ceiling (peer time against the FLOPs at GEMM peak) exists whenever a peer ran.
         assert (sp["ceiling_vs_best"] is not None) == bool(peers)
         if peers:
@@ -73,8 +81,8 @@ def test_smoke_run_writes_json_and_markdown(tmp_path):
             "scaling"} <= set(data)
     assert data["preset"] == "smoke"
     expected = [fw for fw, mod in (("fastrnn", "fastrnn"), ("tf", "tensorflow"),
-                                   ("torch", "torch")) if importlib.util.find_spec(mod)
-                or fw == "fastrnn"]
+                                   ("torch", "torch"), ("onnxrt", "onnxruntime"))
+                if importlib.util.find_spec(mod) or fw == "fastrnn"]
     assert data["frameworks"] == expected
     if importlib.util.find_spec("torch") is None:
         assert "torch" in data["skipped"] and "skipping torch" in out
@@ -95,8 +103,8 @@ def test_smoke_run_writes_json_and_markdown(tmp_path):
 
 
 def test_custom_configs_and_missing_framework_are_reported(tmp_path):
-    """A custom config list (bidirectional and stacked cells) and a framework reported as
-    missing: only fastrnn runs, the JSON says why torch was skipped."""
+    """A custom config list (bidirectional and stacked cells, also exported to ONNX Runtime)
+    and a framework reported as missing: the JSON says why torch was skipped."""
     cfgs = [dict(cell="gru", E=6, H=5, T=4, B=3, bidir=True, name="tiny-bigru"),
             dict(cell="simple_rnn", E=6, H=5, T=4, B=3, stack=2, modes=["train", "infer"],
                  name="tiny-2xrnn")]
@@ -108,17 +116,17 @@ def test_custom_configs_and_missing_framework_are_reported(tmp_path):
         "else None\n"
         "run.main(sys.argv[2:])\n")
     out = _run(["-c", script, BENCH, "--quick", "--repeats", "1", "--warmup", "1",
-                "--frameworks", "fastrnn", "torch", "--config-file", str(cfg_file),
+                "--frameworks", "fastrnn", "torch", "onnxrt", "--config-file", str(cfg_file),
                 "--no-plot", "--out-dir", str(tmp_path)])
     assert "skipping torch: torch is not installed" in out
     stem = [p for p in os.listdir(tmp_path) if p.endswith(".json") and p != "cfgs.json"]
     assert len(stem) == 1
     data, md = _load(tmp_path, stem[0][:-5])
-    assert data["frameworks"] == ["fastrnn"]
+    assert data["frameworks"] == ["fastrnn", "onnxrt"]
     assert data["skipped"] == {"torch": "torch is not installed"}
     assert [r["config"]["name"] for r in data["results"]] == ["tiny-bigru", "tiny-2xrnn"]
-    _check_result_row(data["results"][0], ["fastrnn"])
-    _check_result_row(data["results"][1], ["fastrnn"], modes=("train", "infer"))
+    _check_result_row(data["results"][0], ["fastrnn", "onnxrt"])
+    _check_result_row(data["results"][1], ["fastrnn", "onnxrt"], modes=("train", "infer"))
     assert "Skipped PyTorch: torch is not installed" in md
     assert "| tiny-bigru |" in md and "| tiny-2xrnn |" in md
 

@@ -2,6 +2,7 @@
 
     fastrnn train --cell lstm --units 32 --maxlen 500 --epochs 5 --save model.fnrn
     fastrnn predict model.fnrn "A wonderful film." "Dull and far too long."
+    fastrnn export model.fnrn model.onnx      (ONNX, for ONNX Runtime and other runtimes)
     python -m fastrnn ...                     (same thing)
 
 `train` fits `fastrnn.train(dataset="imdb", ...)`, which also evaluates on the IMDB test set,
@@ -183,7 +184,23 @@ def build_parser():
                    help="probability from which a review is labelled positive "
                         "(default: %(default)s)")
     p.set_defaults(subparser=p)
+    add_export_parser(sub)
     return parser
+
+
+def add_export_parser(sub):
+    e = sub.add_parser(
+        "export", help="write a saved model as an ONNX file",
+        description="Export a model saved by fastrnn (`model.save`, `fastrnn train --save`) to "
+                    "ONNX (fastrnn.export.export_model; needs `pip install fastrnn[onnx]`).")
+    e.add_argument("model", metavar="MODEL", help="model file written by model.save")
+    e.add_argument("output", metavar="OUT.onnx", help="ONNX file to write")
+    e.add_argument("--mask-padding", choices=("pre", "post"), default=None,
+                   help="where the padding of mask_zero inputs sits (default: the padding in "
+                        "the model's metadata, else pre, as pad_sequences does)")
+    e.add_argument("--opset", type=_int_at_least(1), default=None,
+                   help="ONNX opset version (default 17)")
+    e.set_defaults(subparser=e)
 
 
 # --- train -------------------------------------------------------------------------------------
@@ -384,16 +401,39 @@ def cmd_predict(args, parser):
     return 0
 
 
+# --- export -------------------------------------------------------------------------------------
+def cmd_export(args):
+    from . import saving
+    from .export import export_model
+    from .models import load_model
+
+    if not os.path.isfile(args.model):
+        args.subparser.error(f"argument MODEL: no such model file: {args.model!r}")
+    try:
+        model = load_model(args.model, compile=False)
+    except saving.ModelFileError as e:
+        args.subparser.error(f"argument MODEL: {e}")
+    padding = args.mask_padding or (read_meta(args.model) or {}).get("padding", "pre")
+    try:
+        export_model(model, args.output, format="onnx", mask_padding=padding,
+                     opset_version=args.opset)
+    except (ValueError, ImportError) as e:     # ExportError is a ValueError
+        raise CliError(str(e)) from e
+    return 0
+
+
 # --- entry point -------------------------------------------------------------------------------
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
-        parser.exit(2, "fastrnn: error: a command is required (train or predict)\n")
+        parser.exit(2, "fastrnn: error: a command is required (train, predict or export)\n")
     try:
         if args.command == "train":
             return cmd_train(args)
+        if args.command == "export":
+            return cmd_export(args)
         return cmd_predict(args, args.subparser)
     except CliError as e:
         print(f"fastrnn: error: {e}", file=sys.stderr)

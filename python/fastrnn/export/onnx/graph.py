@@ -1,0 +1,105 @@
+"""Building an ONNX graph with `onnx.helper`: unique names, nodes, constants, small op helpers.
+
+Converters see tensors as `Tensor` records (ONNX name, static shape with symbolic names for the
+dynamic axes, Keras mask) and add nodes through a `Graph`; nothing here knows about layers.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+DEFAULT_OPSET = 17
+_INT64_MIN = np.iinfo(np.int64).min
+
+
+@dataclass
+class Tensor:
+    """A value of the graph: `shape` has ints for static dims and strings ("batch", "time")
+    for dynamic ones; `mask` is a `masks.Mask` (Keras' mask travelling with the tensor)."""
+    name: str
+    shape: tuple
+    dtype: int = TensorProto.FLOAT
+    mask: object = None
+
+
+@dataclass
+class Graph:
+    opset: int = DEFAULT_OPSET
+    mask_padding: str = "pre"
+    nodes: list = field(default_factory=list)
+    initializers: list = field(default_factory=list)
+    # bool [batch] tensors: rows whose mask the exported graph cannot reproduce (see masks.py)
+    bad_rows: list = field(default_factory=list)
+    _used: set = field(default_factory=set)
+    _consts: dict = field(default_factory=dict)
+    _memo: dict = field(default_factory=dict)
+
+    def name(self, hint):
+        hint = "".join(c if c.isalnum() or c in "_./" else "_" for c in hint) or "t"
+        name, i = hint, 1
+        while name in self._used:
+            name, i = f"{hint}_{i}", i + 1
+        self._used.add(name)
+        return name
+
+    def op(self, op_type, inputs, outputs=1, hint=None, **attrs):
+        """Add a node; returns its output name (or the list of names when outputs > 1).
+        `outputs` may also be a list of booleans: False leaves that optional output unnamed."""
+        hint = hint or op_type.lower()
+        if isinstance(outputs, int):
+            outputs = [True] * outputs
+        names = [self.name(f"{hint}_out{i}" if len(outputs) > 1 else hint) if want else ""
+                 for i, want in enumerate(outputs)]
+        used = len(names)
+        while used and not names[used - 1]:    # unnamed trailing outputs are left out
+            used -= 1
+        self.nodes.append(helper.make_node(op_type, list(inputs), names[:used],
+                                           name=self.name(f"{hint}_{op_type}"), **attrs))
+        return names[0] if len(names) == 1 else names
+
+    def weight(self, array, hint):
+        name = self.name(hint)
+        self.initializers.append(numpy_helper.from_array(np.array(array, order="C"), name))
+        return name
+
+    def const(self, value, dtype=np.float32):
+        """A small constant, shared by every use of the same value."""
+        arr = np.asarray(value, dtype=dtype)
+        key = (arr.dtype.str, arr.shape, arr.tobytes())
+        if key not in self._consts:
+            self._consts[key] = self.weight(arr, f"const_{arr.dtype.name}")
+        return self._consts[key]
+
+    def memo(self, key, build):
+        """`build()` once per key (e.g. one time-major copy of a tensor for several ops)."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]
+
+    # -- helpers whose spelling depends on the opset ------------------------------------------
+    def reduce(self, op_type, x, axes, keepdims=0, hint=None):
+        if op_type == "ReduceSum" or self.opset >= 18:   # axes became an input
+            return self.op(op_type, [x, self.const(axes, np.int64)], keepdims=keepdims,
+                           hint=hint)
+        return self.op(op_type, [x], axes=list(axes), keepdims=keepdims, hint=hint)
+
+    def squeeze(self, x, axes, hint=None):
+        return self.op("Squeeze", [x, self.const(axes, np.int64)], hint=hint)
+
+    def unsqueeze(self, x, axes, hint=None):
+        return self.op("Unsqueeze", [x, self.const(axes, np.int64)], hint=hint)
+
+    def reverse(self, x, axis, hint=None):
+        """`x` reversed along `axis` (a whole-axis flip, whatever its length)."""
+        return self.op("Slice", [x, self.const([-1], np.int64), self.const([_INT64_MIN], np.int64),
+                                 self.const([axis], np.int64), self.const([-1], np.int64)],
+                       hint=hint or "reversed")
+
+    def dim(self, x, axis):
+        """Length of `x` along `axis` as an int32 scalar."""
+        return self.memo(("dim", x, axis), lambda: self.op(
+            "Cast", [self.op("Gather", [self.op("Shape", [x]), self.const(axis, np.int64)])],
+            to=TensorProto.INT32, hint="length"))
+
+    def value_info(self, tensor):
+        return helper.make_tensor_value_info(tensor.name, tensor.dtype, list(tensor.shape))
