@@ -178,5 +178,11 @@ def test_sequential_is_a_functional_model():
     m = fastrnn.Sequential([fastrnn.Input((5,)), L.Dense(3), L.Dense(1)])
     assert isinstance(m, fastrnn.models.Functional)
     assert [type(layer).__name__ for layer in m.layers] == ["Dense", "Dense"]
-    with pytest.raises(ValueError, match="single output tensor"):
-        fastrnn.Sequential([fastrnn.Input((4, 2)), L.LSTM(3, return_state=True)])
+    m = fastrnn.Sequential([fastrnn.Input((4, 2)), L.LSTM(3, return_state=True)])
+    assert [o.shape for o in m.predict(np.zeros((2, 4, 2)))] == [(2, 3)] * 3
+
+
+def test_sequential_rejects_several_tensors_before_the_last_layer():
+    with pytest.raises(ValueError, match=r"'st' returns 3 tensors but the next layer 'd'"):
+        fastrnn.Sequential([fastrnn.Input((4, 2)), L.LSTM(3, return_state=True, name="st"),
+                            L.Dense(1, name="d")])

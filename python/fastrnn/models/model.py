@@ -17,6 +17,7 @@ class Model(Trainer):
     """Base class of fastrnn models. Use `fastrnn.Model(inputs, outputs)` or `Sequential`."""
 
     _functional = None   # set by fastrnn.models: the class Model(inputs, outputs) builds
+    _exporter = None     # set by fastrnn: fastrnn.export.export_model
 
     def __new__(cls, *args, **kwargs):
         if cls is Model:   # keras.Model(inputs, outputs) is a Functional model
@@ -127,6 +128,12 @@ class Model(Trainer):
 
     def load_weights(self, filepath, skip_mismatch=False):
         saving.load_weights(self, filepath)
+
+    def export(self, filepath, format="onnx", verbose=None, input_signature=None, **kwargs):
+        """Export for inference (Keras 3's signature); fastrnn writes ONNX (see
+        `fastrnn.export.export_model` for `mask_padding` and `opset_version`)."""
+        return Model._exporter(self, filepath, format=format, verbose=verbose,
+                               input_signature=input_signature, **kwargs)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

@@ -1,4 +1,4 @@
-"""`Sequential`: a Functional model whose graph is a chain of single-output layers.
+"""`Sequential`: a Functional model whose graph is a chain of layers.
 
 As in Keras 3: with an input shape (a leading `fastrnn.Input`/`InputLayer`, or `input_shape=`
 on the first layer) the graph is built as layers are added; otherwise it is built on the first
@@ -87,15 +87,15 @@ class Sequential(Functional):
         else:
             first = InputLayer(batch_shape=shape, name=f"{self.name}_input")
         x = first.output
-        for layer in self.layers:
-            x = layer(x)
-            if not isinstance(x, graph.SymbolicTensor):
-                raise ValueError("All layers in a Sequential model should have a single output "
-                                 f"tensor; layer '{layer.name}' returns {len(x)}. For "
-                                 "multi-output layers, use the Functional API.")
+        for i, layer in enumerate(self.layers):
+            if isinstance(x, list):
+                raise ValueError(f"{self.name}: layer '{self.layers[i - 1].name}' returns "
+                                 f"{len(x)} tensors but the next layer '{layer.name}' takes "
+                                 "one; in a Sequential model only the last layer may return "
+                                 "several (use the Functional API)")
+            x = layer(x)   # a list from the last layer makes several model outputs
         self._set_graph(first.output, x)
         self._input_layer = first
-        self.output_names = [self.layers[-1].name]
 
     def _weight_layers(self):
         return self.layers
@@ -111,7 +111,9 @@ class Sequential(Functional):
         return [x]
 
     def _target_list(self, y, what):
-        return [y]
+        if not self.built or len(self.outputs) == 1:
+            return [y]
+        return super()._target_list(y, what)
 
     @property
     def input_shape(self):
