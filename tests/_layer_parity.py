@@ -7,6 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from keras.src.backend import set_keras_mask  # noqa: E402
 
 
 def assert_close(actual, expected, atol=1e-5, rtol=1e-5, what="value"):
@@ -27,10 +28,11 @@ def keras_run(layer, x, d_output, mask=None, training=False):
     Returns (y, dx, [d weight], output mask or None); runs on the CPU."""
     with tf.device("/CPU:0"):
         xt = tf.constant(x)
-        kwargs = {} if mask is None else {"mask": tf.constant(mask)}
         with tf.GradientTape() as tape:
             tape.watch(xt)
-            y = layer(xt, training=training, **kwargs)
+            if mask is not None:    # as a previous layer's mask reaches it in a Keras model
+                set_keras_mask(xt, tf.constant(mask))
+            y = layer(xt, training=training)
             loss = tf.reduce_sum(y * tf.constant(d_output, y.dtype))
         sources = [xt] + list(layer.trainable_weights)
         grads = tape.gradient(loss, sources)
@@ -44,7 +46,8 @@ def run_both(ours, theirs, x, d_output=None, mask=None, training=False, seed=0):
     """Build both on x's shape, give ours Keras' weights, run both; returns the two results
     as dicts with y, dx, dw (trainable weights' gradients, Keras order) and mask."""
     x = np.asarray(x, np.float32)
-    theirs.build(x.shape)
+    if not theirs.built:
+        theirs.build(x.shape)
     ours.build(x.shape)
     ours.built = True
     ours.set_weights(theirs.get_weights())
@@ -53,7 +56,8 @@ def run_both(ours, theirs, x, d_output=None, mask=None, training=False, seed=0):
         d_output = np.random.default_rng(seed).standard_normal(y.shape).astype(np.float32)
     out_mask = ours.compute_mask(x, mask)
     dx = ours.backward(d_output)
-    dw = [g for g, t in zip(ours.grads, ours.weight_trainable) if t] if ours.weights else []
+    trainable = {id(w) for w in ours.trainable_weights}
+    dw = [g for w, g in zip(ours.weights, ours.grads) if id(w) in trainable]
     ky, kdx, kdw, kmask = keras_run(theirs, x, d_output, mask, training)
     return ({"y": y, "dx": dx, "dw": dw, "mask": out_mask},
             {"y": ky, "dx": kdx, "dw": kdw, "mask": kmask})
