@@ -106,16 +106,16 @@ def test_time_distributed_other_layers():
 
 
 # -- Keras' IMDB CNN examples: same weights, same predictions ------------------------------
-def _imdb_models(name):
+def _imdb_models(name, dropout=0.2):
     if name == "imdb_cnn_lstm":
-        specs = [("Embedding", (200, 16), {}), ("Dropout", (0.25,), {}),
+        specs = [("Embedding", (200, 16), {}), ("Dropout", (dropout,), {}),
                  ("Conv1D", (8, 5), {"padding": "valid", "activation": "relu", "strides": 1}),
                  ("MaxPooling1D", (), {"pool_size": 4}), ("LSTM", (7,), {}),
                  ("Dense", (1,), {"activation": "sigmoid"})]
     elif name == "imdb_cnn":
-        specs = [("Embedding", (200, 10), {}), ("Dropout", (0.2,), {}),
+        specs = [("Embedding", (200, 10), {}), ("Dropout", (dropout,), {}),
                  ("Conv1D", (12, 3), {"padding": "valid", "activation": "relu", "strides": 1}),
-                 ("GlobalMaxPooling1D", (), {}), ("Dense", (9,), {}), ("Dropout", (0.2,), {}),
+                 ("GlobalMaxPooling1D", (), {}), ("Dense", (9,), {}), ("Dropout", (dropout,), {}),
                  ("Activation", ("relu",), {}), ("Dense", (1,), {"activation": "sigmoid"})]
     else:   # imdb_fasttext
         specs = [("Embedding", (200, 10), {}), ("GlobalAveragePooling1D", (), {}),
@@ -134,3 +134,42 @@ def test_keras_imdb_cnn_examples_predict_like_keras(name):
     assert_close(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), atol=1e-6, rtol=1e-5,
                  what=name)
     assert ours.count_params() == theirs.count_params()
+
+
+@pytest.mark.parametrize("name", ["imdb_cnn_lstm", "imdb_cnn", "imdb_fasttext"])
+def test_keras_imdb_cnn_examples_train_like_keras(name):
+    ours, theirs = _imdb_models(name, dropout=0.0)    # no random masks: identical steps
+    ours.compile(fastrnn.optimizers.Adam(0.01), "binary_crossentropy")
+    theirs.compile(keras.optimizers.Adam(0.01), "binary_crossentropy")
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        x, y = rng.integers(0, 200, (8, 40)), rng.integers(0, 2, 8).astype(np.float32)
+        assert_close(ours.train_on_batch(x, y), theirs.train_on_batch(x, y), atol=1e-6,
+                     rtol=1e-5, what="loss")
+    for i, (w, kw) in enumerate(zip(ours.get_weights(), theirs.get_weights())):
+        assert_close(w, kw, atol=1e-5, rtol=1e-4, what=f"weight {i} after 3 steps")
+
+
+def test_every_new_layer_round_trips_through_the_registry_and_a_saved_model(tmp_path):
+    from fastrnn.layers import registry
+    layers = [L.Conv1D(4, 3, padding="causal", kernel_regularizer="l2"), L.MaxPooling1D(3),
+              L.AveragePooling1D(2, padding="same"), L.GlobalMaxPooling1D(keepdims=True),
+              L.GlobalAveragePooling1D(), L.Flatten(), L.Masking(-1.0), L.SpatialDropout1D(0.1),
+              L.TimeDistributed(L.Dense(3)), L.BatchNormalization(momentum=0.9),
+              L.LayerNormalization(axis=[1, 2])]
+    for layer in layers:
+        twin = registry.deserialize(registry.serialize(layer))
+        assert type(twin) is type(layer)
+        assert {k: v for k, v in twin.get_config().items() if k != "name"} == \
+            {k: v for k, v in layer.get_config().items() if k != "name"}
+    model = fastrnn.Sequential([L.Input((12, 3)), L.Masking(), L.Conv1D(4, 3, activation="relu"),
+                                L.BatchNormalization(), L.TimeDistributed(L.Dense(5)),
+                                L.LayerNormalization(), L.MaxPooling1D(2), L.Flatten(),
+                                L.Dense(1)])
+    x = random((4, 12, 3))
+    model.layers[2](model.layers[1](x), training=True)     # moving statistics off their init
+    model.save(tmp_path / "m.keras")
+    back = fastrnn.load_model(tmp_path / "m.keras")
+    assert_close(back.predict(x, verbose=0), model.predict(x, verbose=0), atol=0, rtol=0,
+                 what="reloaded model")
+    assert len(back.get_weights()) == len(model.get_weights())

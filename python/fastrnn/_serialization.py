@@ -48,8 +48,9 @@ class Kind:
             return self.deserialize(identifier)
         obj = None if self.other is None else self.other(identifier)
         if obj is None:
+            known = sorted({c.__name__ for c in self.table.values()})
             raise ValueError(f"Could not interpret {self.kind} identifier: {identifier!r} "
-                             f"(fastrnn knows {sorted(c.__name__ for c in set(self.table.values()))})")
+                             f"(fastrnn knows {known})")
         return obj
 
     def serialize(self, obj):

@@ -330,8 +330,8 @@ _KIND = _serialization.Kind(
 constant, zeros, ones, identity = Constant, Zeros, Ones, Identity
 random_normal, truncated_normal, random_uniform = RandomNormal, TruncatedNormal, RandomUniform
 variance_scaling, orthogonal = VarianceScaling, Orthogonal
-glorot_uniform, glorot_normal, he_uniform, he_normal = GlorotUniform, GlorotNormal, HeUniform, HeNormal
-lecun_uniform, lecun_normal = LecunUniform, LecunNormal
+glorot_uniform, glorot_normal = GlorotUniform, GlorotNormal
+he_uniform, he_normal, lecun_uniform, lecun_normal = HeUniform, HeNormal, LecunUniform, LecunNormal
 
 get = _KIND.get          # Keras' initializers.get: a name, class, instance, config, array, callable
 serialize = _KIND.serialize       # Keras 3's layout: {"module", "class_name", "config", ...}

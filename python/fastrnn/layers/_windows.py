@@ -93,7 +93,7 @@ def windows(xp, window, stride, out_len, dilation=1):
 
 
 def add_windows(d_windows, padded_len, stride, dilation=1):
-    """Adjoint of `windows`: `[B, out_len, window, C]` gradients summed into `[B, padded_len, C]`."""
+    """Adjoint of `windows`: [B, out_len, window, C] gradients summed into [B, padded_len, C]."""
     b, out_len, window, c = d_windows.shape
     dxp = np.zeros((b, padded_len, c), d_windows.dtype)
     stop = stride * (out_len - 1) + 1

@@ -115,7 +115,11 @@ class Conv1D(_ActivationMixin, Layer):
             b * out_len, self.filters)
         if self.use_bias:
             z += self.bias
-        y = self._activate(z)
+        if self.activation.name == "relu":    # in place: relu's gradient reads y > 0 as z > 0
+            y = self._z = self._y = np.maximum(z, np.float32(0), out=z)
+            self.logits = None
+        else:
+            y = self._activate(z)
         out_shape = (b, out_len, self.filters)
         if self.logits is not None:
             self.logits = win.channels_last(self.logits.reshape(out_shape), self.data_format)

@@ -36,8 +36,7 @@ class _Pooling1D(Layer):
         left, right = win.pad_amounts(x.shape[1], p, s, self.padding)
         if self._mode == "max":
             xp = win.pad_time(x, left, right, -np.inf)
-            y = win.windows(xp, p, s, out_len).max(axis=2)
-            self._counts = None
+            y = self._y = win.windows(xp, p, s, out_len).max(axis=2)
         else:
             xp = win.pad_time(x, left, right)
             y = win.windows(xp, p, s, out_len).sum(axis=2)
@@ -55,12 +54,19 @@ class _Pooling1D(Layer):
         xp, (left, length) = self._x, self._pad
         (p,), (s,) = self.pool_size, self.strides
         if self._mode == "max":
-            first = win.windows(xp, p, s, dy.shape[1]).argmax(axis=2)
-            d_windows = (first[:, :, None, :] == np.arange(p)[:, None]) * dy[:, :, None, :]
+            dxp = np.zeros(xp.shape, np.float32)
+            windows, y = win.windows(xp, p, s, dy.shape[1]), self._y
+            taken = np.zeros(y.shape, bool)
+            stop = s * (dy.shape[1] - 1) + 1
+            for j in range(p):      # the first maximum of each window takes the gradient
+                hit = windows[:, :, j] == y
+                hit &= ~taken
+                dxp[:, j:j + stop:s] += hit * dy
+                taken |= hit
         else:
             d_windows = np.broadcast_to((dy / self._counts)[:, :, None, :],
                                         dy.shape[:2] + (p, dy.shape[2]))
-        dxp = win.add_windows(d_windows.astype(np.float32, copy=False), xp.shape[1], s)
+            dxp = win.add_windows(d_windows.astype(np.float32, copy=False), xp.shape[1], s)
         self.grads = []
         return win.channels_last(dxp[:, left:left + length], self.data_format)
 
@@ -142,9 +148,9 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
         if self._x is None:
             raise RuntimeError(f"{self.name}: backward() needs a preceding call")
         tied = self._x == self._y
-        share = self._expand(d_outputs) / tied.sum(axis=self._steps_axis(), keepdims=True)
+        count = tied.view(np.uint8).sum(axis=self._steps_axis(), keepdims=True, dtype=np.int32)
         self.grads = []
-        return tied * share.astype(np.float32, copy=False)
+        return np.multiply(tied, self._expand(d_outputs) / count, dtype=np.float32)
 
 
 @register
