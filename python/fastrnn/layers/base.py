@@ -6,22 +6,32 @@ optimisers update in place. Training is explicit, not taped:
     y = layer(x, mask=mask, training=True)   # forward; the layer keeps what backward needs
     dx = layer.backward(dy)                   # gradients w.r.t. the input; fills layer.grads
 
-`layer.grads` is aligned with `layer.weights` (an entry is a dense array, or an
-`IndexedSlices` for a sparse embedding gradient). `backward` WRITES the gradients (it does not
-accumulate): each call replaces the previous ones. A layer keeps one pending forward at a time;
-a Functional model that calls one layer several times runs the extra calls on twins
-(`_twin()`: same weight arrays, own call state) and adds up their gradients.
+`layer.grads` is aligned with `layer.weights` (an entry is a dense array, an `IndexedSlices`
+for a sparse embedding gradient, or None for a non-trainable weight such as BatchNormalization's
+moving statistics). `backward` WRITES the gradients (it does not accumulate): each call replaces
+the previous ones. A layer keeps one pending forward at a time; a Functional model that calls
+one layer several times runs the extra calls on twins (`_twin()`: same weight arrays, own call
+state) and adds up their gradients.
+
+Each weight may carry a regularizer, a constraint and a trainable flag (`add_weight`), listed
+aligned with `layer.weights` by `weight_regularizers`, `weight_constraints`,
+`weight_trainable`; `activity_regularizer` applies to the layer's outputs. Applying them is the
+trainer's job (see fastrnn/regularizers.py and fastrnn/constraints.py for Keras' rules).
 
 Called on symbolic tensors (`fastrnn.Input(...)` and what layers return for them), a layer
 computes nothing: it records a node (fastrnn.graph) and returns symbolic outputs.
 """
 import copy
+from typing import NamedTuple
 
 import numpy as np
 
+from .. import constraints
 from .. import graph
 from .. import initializers
 from .. import random as frandom
+from .. import regularizers
+from .._serialization import snake_case  # noqa: F401  (Keras' automatic layer names)
 
 _name_counts = {}
 
@@ -37,14 +47,13 @@ def reset_names():
     _name_counts.clear()
 
 
-def snake_case(name):
-    out = []
-    for i, ch in enumerate(name):
-        if ch.isupper() and i > 0 and (not name[i - 1].isupper() or
-                                       (i + 1 < len(name) and name[i + 1].islower())):
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
+class _WeightSpec(NamedTuple):
+    regularizer: object
+    constraint: object
+    trainable: bool
+
+
+_DEFAULT_SPEC = _WeightSpec(None, None, True)
 
 
 class Layer:
@@ -52,7 +61,8 @@ class Layer:
 
     supports_masking = False
 
-    def __init__(self, name=None, trainable=True, dtype="float32", input_shape=None, **kwargs):
+    def __init__(self, name=None, trainable=True, dtype="float32", input_shape=None,
+                 activity_regularizer=None, **kwargs):
         if kwargs:
             raise TypeError(
                 f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
@@ -64,21 +74,58 @@ class Layer:
         self.weight_names = []
         self.grads = []
         self.input_shape_hint = None if input_shape is None else tuple(input_shape)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self._weight_specs = {}  # id(weight) -> (weight, _WeightSpec)
         self._inbound_nodes = []  # symbolic calls (fastrnn.graph.Node)
 
     # -- weights ---------------------------------------------------------------------------
-    def add_weight(self, name, shape, initializer, rng=None):
-        init = initializers.get(initializer)
+    def add_weight(self, name, shape, initializer, rng=None, regularizer=None, constraint=None,
+                   trainable=True):
+        """Create a weight; a trainable one goes before the non-trainable ones (Keras' order:
+        `weights` lists the weights created trainable, then the others)."""
+        init = initializers.get("glorot_uniform" if initializer is None else initializer)
         value = np.ascontiguousarray(
             init(tuple(int(s) for s in shape), self.dtype, rng or frandom.generator()),
             dtype=self.dtype)
-        self.weights.append(value)
-        self.weight_names.append(f"{self.name}/{name}")
+        spec = _WeightSpec(regularizers.get(regularizer), constraints.get(constraint),
+                           bool(trainable))
+        index = len(self.weights)
+        if spec.trainable:
+            index = next((i for i, w in enumerate(self.weights) if not self._spec(w).trainable),
+                         index)
+        self.weights.insert(index, value)
+        self.weight_names.insert(index, f"{self.name}/{name}")
+        self._weight_specs[id(value)] = (value, spec)
         return value
+
+    def _spec(self, weight):
+        # looked up by identity, so the lists stay aligned with whatever `weights` holds
+        entry = self._weight_specs.get(id(weight))
+        return entry[1] if entry is not None and entry[0] is weight else _DEFAULT_SPEC
+
+    @property
+    def weight_regularizers(self):
+        return [self._spec(w).regularizer for w in self.weights]
+
+    @property
+    def weight_constraints(self):
+        return [self._spec(w).constraint for w in self.weights]
+
+    @property
+    def weight_trainable(self):
+        return [self._spec(w).trainable for w in self.weights]
 
     @property
     def trainable_weights(self):
-        return self.weights if self.trainable else []
+        if not self.trainable:
+            return []
+        return [w for w in self.weights if self._spec(w).trainable]
+
+    @property
+    def non_trainable_weights(self):
+        if not self.trainable:
+            return list(self.weights)
+        return [w for w in self.weights if not self._spec(w).trainable]
 
     def get_weights(self):
         return [w.copy() for w in self.weights]
@@ -143,7 +190,10 @@ class Layer:
         return tuple(input_shape)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
+        cfg = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
+        if self.activity_regularizer is not None:
+            cfg["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return cfg
 
     @classmethod
     def from_config(cls, config):
