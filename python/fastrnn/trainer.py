@@ -9,8 +9,9 @@ Keras 3 semantics (keras/src/trainers/trainer.py and its TensorFlow epoch loop):
 
 A training step is explicit, not taped: `model._run(inputs, training=True)` (forward, the
 layers keep what their backward needs) -> the compiled losses' value and gradient per output
-(from the logits of a sigmoid/softmax output, as Keras computes crossentropy) ->
-`model._run_backward(grads, wrt_logits)` -> one optimizer update of every trainable weight.
+(from the logits of a sigmoid/softmax output, as Keras computes crossentropy) plus the
+regularization penalties (penalties.py) -> `model._run_backward(grads, wrt_logits)` -> one
+optimizer update of every trainable weight -> constraints.
 The model supplies those two methods plus its inputs' and outputs' names; this class holds
 everything else.
 """
@@ -20,6 +21,7 @@ import numpy as np
 
 from . import data_adapter as da
 from . import optimizers as optimizers_mod
+from . import penalties
 from . import random as frandom
 from .callbacks import CallbackList
 from .compile_utils import CompileLoss, CompileMetrics
@@ -128,24 +130,27 @@ class Trainer:
         preds, masks = self._run(xs, training)
         self._resolve_compile(ys, preds)
         logits = self._output_logits()
+        layers = self._trainable_layers()
+        penalty = np.float32(self._activity_loss + penalties.weight_penalty(layers))
         if training:
             loss, grads, wrt = self._compile_loss.value_and_grads(ys, preds, logits, masks)
+            loss = np.float32(loss + penalty)
             if not self._nan_guard or np.isfinite(loss):
                 if self._nan_guard:
                     self._snapshot_weights()
                 self._run_backward(grads, wrt)
-                self._apply_gradients()
+                penalties.add_weight_penalty_grads(layers)
+                self._apply_gradients(layers)
+                penalties.apply_constraints(layers)
         else:
-            loss = self._compile_loss.value(ys, preds, logits, masks)
+            loss = np.float32(self._compile_loss.value(ys, preds, logits, masks) + penalty)
         self._loss_tracker.update_state(loss, sample_weight=len(xs[0]))
         self._compile_metrics.update(ys, preds, masks)
         return loss
 
-    def _apply_gradients(self):
-        if not self.trainable:
-            return
+    def _apply_gradients(self, layers):
         grads, weights = [], []
-        for layer in self._trainable_layers():
+        for layer in layers:
             for g, w in zip(layer.grads, layer.weights):
                 if g is not None:
                     grads.append(g)

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import saving
 from ..layers.base import unique_name
+from ..penalties import weight_penalties
 from ..trainer import Trainer
 
 
@@ -65,6 +66,14 @@ class Model(Trainer):
     def non_trainable_weights(self):
         trainable = {id(w) for w in self.trainable_weights}
         return [w for w in self.weights if id(w) not in trainable]
+
+    @property
+    def losses(self):
+        """The regularization penalties of the last call (Keras' `model.losses`): each
+        regularized trainable weight's, then the activity regularizers' total."""
+        out = weight_penalties(self._trainable_layers())
+        activity = getattr(self, "_activity_loss", None)
+        return out + ([activity] if activity else [])
 
     def count_params(self):
         return int(sum(w.size for w in self.weights))
