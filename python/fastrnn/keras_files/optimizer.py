@@ -279,6 +279,9 @@ def compile_to_keras(model, keras_major):
         loss = serialized(loss["class_name"], dict(loss["config"]), "keras.losses")
     metrics = list(cfg["metrics"])
     if keras_major == 2:
+        # tf-keras names its (non-legacy) optimizers "Custom>Adam" in .h5 files; a bare
+        # "Adam" would load as its legacy optimizer_v2.
+        optimizer["class_name"] = "Custom>" + optimizer["class_name"]
         return {"loss": loss, "metrics": metrics, "weighted_metrics": None,
                 "loss_weights": None, "optimizer_config": optimizer}
     return {"optimizer": serialized(optimizer["class_name"], optimizer["config"],
