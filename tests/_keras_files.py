@@ -48,7 +48,7 @@ K3_RECIPES = [
       "sparse_categorical_crossentropy", ["accuracy"])),
     ("k3_sgd", ("float", 4, 2), [
         ("LSTM", {"units": 3, "return_sequences": True, "activation": "relu"}),
-        ("SimpleRNN", {"units": 2, "go_backwards": True}),
+        ("SimpleRNN", {"units": 2, "go_backwards": True, "trainable": False}),
         ("Dense", {"units": 2})],
      ("SGD", {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}, "mse", ["mae"])),
 ]

@@ -144,6 +144,21 @@ def _strip_modules(spec):
     return spec
 
 
+def test_tf_keras_2_13_weights_layout(tmp_path):
+    """tf.keras 2.13 named the root of its .keras weights `_layer_checkpoint_dependencies`."""
+    import h5py
+    w = kf.written("k3_sgd")
+    path = tmp_path / "w.weights.h5"
+    path.write_bytes(open(w.paths["weights"], "rb").read())
+    with h5py.File(path, "r+") as f:
+        f.move("layers", "_layer_checkpoint_dependencies")
+    model = load_keras_model(w.paths["keras"], compile=False)
+    for layer in model.layers:
+        layer.set_weights([np.zeros_like(v) for v in layer.weights])
+    load_keras_weights(model, path)
+    kf.assert_close(model.predict(w.x), w.ref)
+
+
 def test_load_any_recognises_content(tmp_path):
     w = kf.written("k3_sgd")
     renamed = tmp_path / "model.bin"          # the suffix says nothing

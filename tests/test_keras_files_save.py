@@ -129,8 +129,10 @@ def test_save_any_by_suffix(tmp_path):
         save_any(model, tmp_path / "m.keras", overwrite=False)
 
 
-def test_cli_convert_and_predict(tmp_path, capsys):
+def test_cli_convert_and_predict(tmp_path, capsys, monkeypatch):
     w = kf.written("k2_masked")              # Embedding model: scores token ids from text
+    monkeypatch.setenv("FASTRNN_DATA", str(tmp_path / "no-imdb"))   # encode with the vocabulary
+    monkeypatch.setenv("FASTRNN_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "m.keras"
     assert cli.main(["convert", w.paths["h5"], str(out)]) == 0
     assert "converted" in capsys.readouterr().out

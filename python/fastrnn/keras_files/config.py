@@ -134,7 +134,7 @@ def snake_case(class_name):
 def spec_parts(spec, src, what="layer"):
     """(class name, config) of a serialized Keras object, refusing custom registered objects."""
     if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
-        raise src.error(f"invalid {what} entry {_short(spec)}")
+        raise src.error(f"invalid {what} entry {short(spec)}")
     cls = spec["class_name"]
     check_builtin(spec, src, what)
     config = spec.get("config", {})
@@ -177,7 +177,7 @@ def layer_from_keras(spec, src, depth=0):
     for key, value in config.items():
         kind = table.get(key, _COMMON.get(key))
         if kind is None:
-            raise src.unsupported(f"{where}: argument {key!r}={_short(value)} is not "
+            raise src.unsupported(f"{where}: argument {key!r}={short(value)} is not "
                                   "supported by fastrnn")
         if kind is PASS:
             kwargs[key] = value
@@ -195,11 +195,11 @@ def layer_from_keras(spec, src, depth=0):
             hints[key] = value
         elif kind is NONE:
             if value is not None:
-                raise src.unsupported(f"{where}: argument {key}={_short(value)} is not "
+                raise src.unsupported(f"{where}: argument {key}={short(value)} is not "
                                       "supported by fastrnn (it changes the numbers)")
         elif isinstance(kind, Must):
             if value != kind.value:
-                raise src.unsupported(f"{where}: argument {key}={_short(value)} is not "
+                raise src.unsupported(f"{where}: argument {key}={short(value)} is not "
                                       f"supported by fastrnn (only {kind.value!r})")
         elif isinstance(kind, Layer):
             if value is not None:
@@ -244,7 +244,7 @@ def _declared_batch_shape(cls, hints, src, where):
     if not isinstance(shape, list) or not all(
             d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 0)
             for d in shape):
-        raise src.error(f"{where}: invalid input shape {_short(shape)}")
+        raise src.error(f"{where}: invalid input shape {short(shape)}")
     return tuple(shape)
 
 
@@ -255,7 +255,7 @@ def activation_from_keras(value, src, where):
             isinstance(value.get("config"), str):   # Keras 3 spelling of a built-in function
         value = value["config"]
     if not isinstance(value, str):
-        raise src.unsupported(f"{where}: activation {_short(value)} is a custom object; "
+        raise src.unsupported(f"{where}: activation {short(value)} is a custom object; "
                               "fastrnn loads built-in activations by name only")
     if value == "hard_sigmoid" and src.major == 2:
         # Keras 2: clip(0.2x + 0.5, 0, 1); Keras 3's hard_sigmoid is relu6(x + 3) / 6.
@@ -284,7 +284,7 @@ def _initializer_from_keras(value, src, where, key):
     try:
         return initializers.deserialize({"class_name": name, "config": args})
     except (KeyError, TypeError, ValueError):
-        warnings.warn(f"{src.path}: {where}: {key} {_short(value)} is not available in "
+        warnings.warn(f"{src.path}: {where}: {key} {short(value)} is not available in "
                       "fastrnn; the loaded weights are used as they are, but re-initialising "
                       "this layer would use fastrnn's default", stacklevel=4)
         return None
@@ -298,11 +298,11 @@ def _policy_name(value):
 
 def _check_float32(value, src, where):
     if _policy_name(value) not in _FLOAT32_POLICIES:
-        raise src.unsupported(f"{where}: dtype policy {_short(value)} is not supported; "
+        raise src.unsupported(f"{where}: dtype policy {short(value)} is not supported; "
                               "fastrnn computes in float32")
 
 
-def _short(value):
+def short(value):
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
 

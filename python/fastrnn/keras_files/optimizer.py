@@ -16,7 +16,8 @@ from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
 from . import h5safe
-from .config import EXECUTION, NONE, PASS, Must, check_builtin, serialized, _short
+from .config import EXECUTION, NONE, PASS, Must, check_builtin, serialized, short
+from .errors import UnsupportedKerasFeature
 
 _LR = object()
 _OPTIMIZER_COMMON = {
@@ -49,11 +50,19 @@ _ACCURACY = ("accuracy", "acc")
 # --- Keras -> fastrnn --------------------------------------------------------------------------
 def compile_from_keras(model, config, src):
     """Compile `model` as the file's compile config (Keras 3) or training config (legacy)."""
+    try:
+        _compile(model, config, src)
+    except UnsupportedKerasFeature as e:
+        raise UnsupportedKerasFeature(f"{e} (load with compile=False to use the model without "
+                                      "its training configuration)") from e
+
+
+def _compile(model, config, src):
     if not isinstance(config, dict):
         raise src.error("the compile/training config is not a JSON object")
     for key in ("loss_weights", "weighted_metrics"):
         if config.get(key) not in (None, [], {}):
-            raise src.unsupported(f"compile argument {key}={_short(config[key])} is not "
+            raise src.unsupported(f"compile argument {key}={short(config[key])} is not "
                                   "supported by fastrnn")
     opt_spec = config.get("optimizer", config.get("optimizer_config"))
     optimizer = optimizer_from_keras(opt_spec, src)
@@ -69,21 +78,20 @@ def optimizer_from_keras(spec, src):
     if isinstance(spec, str):
         spec = {"class_name": spec, "config": {}}
     if not isinstance(spec, dict):
-        raise src.error(f"invalid optimizer config {_short(spec)}")
+        raise src.error(f"invalid optimizer config {short(spec)}")
     check_builtin(spec, src, "optimizer")
     cls = str(spec.get("class_name", "")).split(">")[-1]    # tf-keras writes "Custom>Adam"
     cls = {k.lower(): k for k in OPTIMIZERS}.get(cls.lower(), cls)
     if cls not in OPTIMIZERS:
         raise src.unsupported(f"optimizer {cls!r} is not supported by fastrnn (supported: "
-                              f"{sorted(OPTIMIZERS)}); load with compile=False to use the model "
-                              "without it")
+                              f"{sorted(OPTIMIZERS)})")
     own = OPTIMIZERS[cls][0]
     kwargs = {}
     for key, value in (spec.get("config") or {}).items():
         kind = PASS if key in own else _OPTIMIZER_COMMON.get(key)
         if kind is _LR:
             if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise src.unsupported(f"optimizer {cls}: learning_rate {_short(value)} is a "
+                raise src.unsupported(f"optimizer {cls}: learning_rate {short(value)} is a "
                                       "schedule; fastrnn supports a constant learning rate")
             kwargs["learning_rate"] = value
         elif kind is PASS:
@@ -92,7 +100,7 @@ def optimizer_from_keras(spec, src):
                 kwargs[key] = value
         elif kind is NONE and value is not None or isinstance(kind, Must) and \
                 value != kind.value or kind is None:
-            raise src.unsupported(f"optimizer {cls}: argument {key}={_short(value)} is not "
+            raise src.unsupported(f"optimizer {cls}: argument {key}={short(value)} is not "
                                   "supported by fastrnn")
     try:
         return optimizers_mod.get({"class_name": cls, "config": kwargs})
@@ -106,7 +114,7 @@ def _loss_from_keras(spec, src):
     if isinstance(spec, dict) and spec.get("class_name") == "function":
         return spec.get("config")
     if not isinstance(spec, dict):
-        raise src.unsupported(f"loss {_short(spec)}: only one loss (one model output) is "
+        raise src.unsupported(f"loss {short(spec)}: only one loss (one model output) is "
                               "supported")
     check_builtin(spec, src, "loss")
     cls = spec.get("class_name")
@@ -138,7 +146,7 @@ def _metric_from_keras(spec, src):
     if isinstance(spec, str):
         return spec
     if not isinstance(spec, dict):
-        raise src.unsupported(f"metric {_short(spec)} is not supported")
+        raise src.unsupported(f"metric {short(spec)} is not supported")
     check_builtin(spec, src, "metric")
     cls, config = spec.get("class_name"), dict(spec.get("config") or {})
     if cls == "function" and isinstance(config, str):
