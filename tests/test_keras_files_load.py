@@ -219,6 +219,55 @@ def test_functional_configs_parse(which):
     assert inputs == [("a", 0, 0)] and outputs == [("head", 0, 0)]
 
 
+@pytest.mark.parametrize("which", ["keras3", "keras2"])
+def test_functional_replay(which, monkeypatch):
+    """The Functional config is replayed as calls of fastrnn's Functional API (Input, layer
+    calls on tensors with initial_state, Model), here recorded by stand-ins."""
+    from fastrnn.keras_files import model_config
+
+    class Sym:
+        shape = (None, 4, 3)
+
+        def __init__(self, label):
+            self.label = label
+
+    class Recorder:
+        def __init__(self, name, outputs):
+            self.name, self.outputs = name, outputs
+
+        def __call__(self, *args, **kwargs):
+            calls.append((self.name, args, kwargs))
+            out = [Sym(f"{self.name}[{i}]") for i in range(self.outputs)]
+            return out if self.outputs > 1 else out[0]
+
+    def fake_layer(spec, src, depth=0):
+        if spec["class_name"] == "InputLayer":
+            return real_layer(spec, src, depth)
+        cfg = spec["config"]
+        return Recorder(cfg["name"], 3 if cfg.get("return_state") else 1), None
+
+    class FakeModel:
+        def __init__(self, inputs, outputs, name=None):
+            self.inputs, self.outputs = inputs, outputs
+
+    calls = []
+    real_layer = model_config.layer_from_keras
+    monkeypatch.setattr(model_config, "layer_from_keras", fake_layer)
+    monkeypatch.setattr(fastrnn.models, "Model", FakeModel, raising=False)
+    monkeypatch.setattr(fastrnn, "Input", lambda batch_shape, dtype, name: Sym(name))
+    config = json.loads(json.dumps(_functional(getattr(kf, which)()).get_config()))
+    budget = model_config.WeightBudget(1 << 30, Source("test", "3"))
+    loaded = model_config.model_from_keras({"class_name": "Functional", "config": config},
+                                           Source("test", "3"), budget)
+    labels = [(name, [a.label for a in args], {k: [t.label for t in v]
+                                               for k, v in kwargs.items() if v})
+              for name, args, kwargs in calls]
+    assert labels == [("enc", ["a"], {}),
+                      ("dec", ["enc[0]"], {"initial_state": ["enc[1]", "enc[2]"]}),
+                      ("head", ["dec[0]"], {})]
+    assert loaded.model.inputs.label == "a" and loaded.model.outputs.label == "head[0]"
+
+
 def test_functional_file_not_supported_yet(tmp_path):
     model = _functional(kf.keras3())
     path = str(tmp_path / "f.keras")

@@ -7,11 +7,12 @@ what it means for fastrnn:
     ACTIVATION an activation name (Keras 2's `hard_sigmoid` is not Keras 3's, see below)
     INITIALIZER an initializer config (only used if the layer is re-initialised)
     DTYPE      a dtype policy: float32 is accepted, anything else changes the numbers
+    INPUT_DTYPE the dtype of the model's input (InputLayer)
     SHAPE      an input-shape hint (Keras 2 `batch_input_shape`, `input_length`, ...)
     EXECUTION  how Keras runs the layer (`unroll`, `implementation`, ...): accepted, dropped
     NONE       must be None (regularizers, constraints, quantization): they change the numbers
     Must(v)    must equal v (e.g. `stateful=False`, `time_major=False`)
-    Layer(...) a nested layer config (Bidirectional, TimeDistributed)
+    Nested     a nested layer config (Bidirectional, TimeDistributed)
 
 An argument that is not in the table is an error naming it: a setting is never silently
 ignored. Classes are looked up in this table and fastrnn's layer registry only; nothing named
@@ -26,36 +27,22 @@ from ..layers import registry
 MAX_NESTING = 4     # wrapper in wrapper in ...: Keras models need 2
 
 
-class _Kind:
-    name = ""
-
-    def __repr__(self):
-        return self.name
+PASS, ACTIVATION, INITIALIZER, DTYPE, INPUT_DTYPE, SHAPE, EXECUTION, NONE = (
+    "pass", "activation", "initializer", "dtype", "input_dtype", "shape", "execution", "none")
 
 
-def _kind(name):
-    k = _Kind()
-    k.name = name
-    return k
+class Must:
+    """The argument must have this value."""
 
-
-PASS, ACTIVATION, INITIALIZER, DTYPE, SHAPE, EXECUTION, NONE, INPUT_DTYPE = (
-    _kind(n) for n in ("pass", "activation", "initializer", "dtype", "shape", "execution",
-                       "none", "input_dtype"))
-
-
-class Must(_Kind):
     def __init__(self, value):
         self.value = value
-        self.name = f"must be {value!r}"
 
 
-class Layer(_Kind):
+class Nested:
     """A nested layer config; `strip` is a name prefix the fastrnn wrapper adds again."""
 
     def __init__(self, strip=""):
         self.strip = strip
-        self.name = "layer"
 
 
 _COMMON = {"name": PASS, "trainable": PASS, "dtype": DTYPE, "batch_input_shape": SHAPE,
@@ -89,8 +76,8 @@ LAYERS = {
     "LSTM": ("LSTM", {**_GATED, "unit_forget_bias": PASS}, {}),
     # Keras <= 2.1 GRUs had no reset_after argument and computed reset_after=False.
     "GRU": ("GRU", {**_GATED, "reset_after": PASS}, {"reset_after": False}),
-    "Bidirectional": ("Bidirectional", {"layer": Layer(strip="forward_"),
-                                        "backward_layer": Layer(), "merge_mode": PASS}, {}),
+    "Bidirectional": ("Bidirectional", {"layer": Nested(strip="forward_"),
+                                        "backward_layer": Nested(), "merge_mode": PASS}, {}),
     "Dense": ("Dense", {"units": PASS, "activation": ACTIVATION, "use_bias": PASS,
                         "kernel_initializer": INITIALIZER, "bias_initializer": INITIALIZER,
                         "kernel_regularizer": NONE, "bias_regularizer": NONE,
@@ -105,7 +92,7 @@ LAYERS = {
     "Flatten": ("Flatten", {"data_format": PASS}, {}),
     "GlobalMaxPooling1D": ("GlobalMaxPooling1D", _GLOBAL_POOLING, {}),
     "GlobalAveragePooling1D": ("GlobalAveragePooling1D", _GLOBAL_POOLING, {}),
-    "TimeDistributed": ("TimeDistributed", {"layer": Layer()}, {}),
+    "TimeDistributed": ("TimeDistributed", {"layer": Nested()}, {}),
 }
 # Layers that carry Python code: refused by name, with the reason.
 CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")
@@ -179,21 +166,21 @@ def layer_from_keras(spec, src, depth=0):
         if kind is None:
             raise src.unsupported(f"{where}: argument {key!r}={short(value)} is not "
                                   "supported by fastrnn")
-        if kind is PASS:
+        if kind == PASS:
             kwargs[key] = value
-        elif kind is ACTIVATION:
+        elif kind == ACTIVATION:
             kwargs[key] = activation_from_keras(value, src, where)
-        elif kind is INITIALIZER:
+        elif kind == INITIALIZER:
             init = _initializer_from_keras(value, src, where, key)
             if init is not None:
                 kwargs[key] = init
-        elif kind is DTYPE:
+        elif kind == DTYPE:
             _check_float32(value, src, where)
-        elif kind is INPUT_DTYPE:
+        elif kind == INPUT_DTYPE:
             kwargs[key] = _policy_name(value)
-        elif kind is SHAPE:
+        elif kind == SHAPE:
             hints[key] = value
-        elif kind is NONE:
+        elif kind == NONE:
             if value is not None:
                 raise src.unsupported(f"{where}: argument {key}={short(value)} is not "
                                       "supported by fastrnn (it changes the numbers)")
@@ -201,7 +188,7 @@ def layer_from_keras(spec, src, depth=0):
             if value != kind.value:
                 raise src.unsupported(f"{where}: argument {key}={short(value)} is not "
                                       f"supported by fastrnn (only {kind.value!r})")
-        elif isinstance(kind, Layer):
+        elif isinstance(kind, Nested):
             if value is not None:
                 inner, _ = layer_from_keras(value, src, depth + 1)
                 if kind.strip and inner.name.startswith(kind.strip):
@@ -328,13 +315,16 @@ def layer_to_keras(layer, keras_major, depth=0):
         if kind is None:
             raise WriteError(f"layer {layer.name!r} ({cls}): argument {key!r} has no Keras "
                              "equivalent")
-        if kind is ACTIVATION:
+        if kind == ACTIVATION:
             value = activation_to_keras(value, keras_major, f"layer {layer.name!r} ({cls})")
-        elif kind is INITIALIZER:
-            value = initializer_to_keras(value, keras_major)
-        elif kind is DTYPE:
+        elif kind == INITIALIZER:
+            value = initializer_to_keras(value)
+        elif kind == DTYPE:
+            if value not in _FLOAT32_POLICIES:
+                raise WriteError(f"layer {layer.name!r} ({cls}): dtype {value!r}; Keras files "
+                                 "are written for float32 models")
             value = dtype_policy(keras_major)
-        elif isinstance(kind, Layer):
+        elif isinstance(kind, Nested):
             value = layer_to_keras(getattr(layer, key), keras_major, depth + 1)
         elif key == "batch_shape" and keras_major == 2:
             key = "batch_input_shape"
@@ -356,7 +346,7 @@ def activation_to_keras(name, keras_major, where):
     return name
 
 
-def initializer_to_keras(spec, keras_major):
+def initializer_to_keras(spec):
     init = initializers.deserialize(spec) if isinstance(spec, dict) else initializers.get(spec)
     name = initializers.serialize(init)["class_name"]
     cls = {v: k for k, v in _KERAS_INITIALIZERS.items()}.get(

@@ -143,11 +143,12 @@ def _build_shape(config, spec, specs):
 
 # --- Functional --------------------------------------------------------------------------------
 class Node:
-    """One call of a layer in a Functional graph: `layer(*args, **kwargs)` where tensors are
-    given as (layer name, node index, tensor index) references."""
+    """Call number `index` of a layer in a Functional graph: `layer(*args, **kwargs)` where
+    tensors are (layer name, node index, tensor index) references."""
 
-    def __init__(self, layer_name, args, kwargs):
+    def __init__(self, layer_name, index, args, kwargs):
         self.layer_name = layer_name
+        self.index = index
         self.args = args
         self.kwargs = kwargs
 
@@ -169,8 +170,8 @@ def parse_functional(config, src):
         if not isinstance(name, str) or name in specs:
             raise src.error(f"layer name {name!r} is missing or repeated")
         specs[name] = entry
-        for node in entry.get("inbound_nodes") or []:
-            nodes.append(_node(name, entry.get("class_name"), node, src))
+        for index, node in enumerate(entry.get("inbound_nodes") or []):
+            nodes.append(_node(name, index, entry.get("class_name"), node, src))
     return specs, nodes, _refs(config.get("input_layers"), src), _refs(
         config.get("output_layers"), src)
 
@@ -178,9 +179,9 @@ def parse_functional(config, src):
 _TAKES_STATES = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
 
 
-def _node(layer_name, cls, node, src):
+def _node(layer_name, index, cls, node, src):
     if isinstance(node, dict):                       # Keras 3: {"args": [...], "kwargs": {...}}
-        return Node(layer_name, _tensors(node.get("args", []), src),
+        return Node(layer_name, index, _tensors(node.get("args", []), src),
                     _tensors(node.get("kwargs", {}), src))
     if isinstance(node, list):                       # Keras 2: [[name, node, tensor, kwargs]]
         args, kwargs = [], {}
@@ -192,7 +193,7 @@ def _node(layer_name, cls, node, src):
                 kwargs.update(_tensors(item[3], src))
         if len(args) > 1 and cls in _TAKES_STATES:   # Keras 2 passes states as inputs
             kwargs["initial_state"], args = args[1:], args[:1]
-        return Node(layer_name, [args[0]] if len(args) == 1 else [args], kwargs)
+        return Node(layer_name, index, [args[0]] if len(args) == 1 else [args], kwargs)
     raise src.error(f"invalid inbound node of layer {layer_name!r}")
 
 
@@ -238,37 +239,54 @@ def _functional(spec, src, budget):
 
 def _build_functional(model_cls, config, specs, nodes, inputs, outputs, src, budget):
     """Replay the graph through fastrnn's Functional API (`fastrnn.Input`, layer calls on
-    tensors, `fastrnn.Model`)."""
+    tensors, `fastrnn.Model`); a node runs once the tensors it takes exist (shared layers may
+    be listed before the layers that feed their later calls)."""
     from .. import Input
     layers = {name: layer_from_keras(entry, src)[0] for name, entry in specs.items()}
     tensors = {}
     for ref in inputs:
-        layer = layers[ref[0]]
+        layer = layers.get(ref[0])
+        if not isinstance(layer, InputLayer):
+            raise src.error(f"model input {list(ref)} is not an InputLayer")
         tensors[ref] = Input(batch_shape=layer.batch_shape, dtype=layer.input_dtype,
                              name=layer.name)
-    counts = {}
-    for node in nodes:
-        if isinstance(layers[node.layer_name], InputLayer):
-            continue
-        index = counts[node.layer_name] = counts.get(node.layer_name, -1) + 1
-        args = _resolve(node.args, tensors, src)
-        kwargs = _resolve(node.kwargs, tensors, src)
-        first = args[0][0] if args and isinstance(args[0], list) else args[0] if args else None
-        budget.charge(layers[node.layer_name], tuple(getattr(first, "shape", ()) or ()))
-        out = layers[node.layer_name](*args, **kwargs)
-        for i, t in enumerate(out if isinstance(out, (list, tuple)) else [out]):
-            tensors[TensorRef((node.layer_name, index, i))] = t
+    pending = [n for n in nodes if not isinstance(layers[n.layer_name], InputLayer)]
+    while pending:
+        ready = [n for n in pending if _available((n.args, n.kwargs), tensors)]
+        if not ready:
+            raise src.error(f"the Functional graph cannot compute the inputs of layer "
+                            f"{pending[0].layer_name!r}")
+        for node in ready:
+            args = _resolve(node.args, tensors, src)
+            kwargs = _resolve(node.kwargs, tensors, src)
+            first = args[0][0] if args and isinstance(args[0], list) else args[0] if args \
+                else None
+            budget.charge(layers[node.layer_name], tuple(getattr(first, "shape", ()) or ()))
+            out = layers[node.layer_name](*args, **kwargs)
+            for i, t in enumerate(out if isinstance(out, (list, tuple)) else [out]):
+                tensors[TensorRef((node.layer_name, node.index, i))] = t
+        pending = [n for n in pending if n not in ready]
     model = model_cls([tensors[r] for r in inputs] if len(inputs) > 1 else tensors[inputs[0]],
                       [_resolve(r, tensors, src) for r in outputs] if len(outputs) > 1
                       else _resolve(outputs[0], tensors, src), name=config.get("name"))
     return LoadedModel(model, list(layers.values()))
 
 
+def _available(value, tensors):
+    if isinstance(value, TensorRef):
+        return value in tensors
+    if isinstance(value, dict):
+        return all(_available(v, tensors) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_available(v, tensors) for v in value)
+    return True
+
+
 def _resolve(value, tensors, src):
     if isinstance(value, TensorRef):
         if value not in tensors:
-            raise src.error(f"the Functional graph uses tensor {list(value)} before it is "
-                            "computed")
+            raise src.error(f"the Functional graph uses tensor {list(value)}, which no layer "
+                            "computes")
         return tensors[value]
     if isinstance(value, dict):
         return {k: _resolve(v, tensors, src) for k, v in value.items()}

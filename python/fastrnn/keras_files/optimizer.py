@@ -19,7 +19,7 @@ from . import h5safe
 from .config import EXECUTION, NONE, PASS, Must, check_builtin, serialized, short
 from .errors import UnsupportedKerasFeature
 
-_LR = object()
+_LR = "learning_rate"
 _OPTIMIZER_COMMON = {
     "name": PASS, "learning_rate": _LR, "lr": _LR, "decay": Must(0), "weight_decay": PASS,
     "clipnorm": PASS, "clipvalue": PASS, "global_clipnorm": PASS, "use_ema": Must(False),
@@ -89,16 +89,16 @@ def optimizer_from_keras(spec, src):
     kwargs = {}
     for key, value in (spec.get("config") or {}).items():
         kind = PASS if key in own else _OPTIMIZER_COMMON.get(key)
-        if kind is _LR:
+        if kind == _LR:
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise src.unsupported(f"optimizer {cls}: learning_rate {short(value)} is a "
                                       "schedule; fastrnn supports a constant learning rate")
             kwargs["learning_rate"] = value
-        elif kind is PASS:
+        elif kind == PASS:
             if value is not None or key in ("weight_decay", "clipnorm", "clipvalue",
                                             "global_clipnorm"):
                 kwargs[key] = value
-        elif kind is NONE and value is not None or isinstance(kind, Must) and \
+        elif kind == NONE and value is not None or isinstance(kind, Must) and \
                 value != kind.value or kind is None:
             raise src.unsupported(f"optimizer {cls}: argument {key}={short(value)} is not "
                                   "supported by fastrnn")
