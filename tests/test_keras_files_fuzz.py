@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 import _keras_files as kf
 from fastrnn.keras_files import load_keras_model, save_keras_model
-from test_keras_files_save import _normalized
 
 EXAMPLES = 60 if os.environ.get("FASTRNN_FUZZ") == "long" else 4
 _ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
@@ -85,6 +84,6 @@ def test_random_stacks_round_trip(case):
     save_keras_model(ours, out)
     back = keras.models.load_model(out)
     kf.assert_close(kf.predict(back, x), ref)
-    assert _normalized(back.get_config()["layers"][1:]) == _normalized(
+    assert kf.normalized(back.get_config()["layers"][1:]) == kf.normalized(
         model.get_config()["layers"][1:])
     assert np.isfinite(ref).all()

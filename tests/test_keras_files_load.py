@@ -17,9 +17,7 @@ from fastrnn.keras_files import (UnsupportedKerasFeature, load_any, load_keras_m
 from fastrnn.keras_files.errors import Source
 from fastrnn.keras_files.model_config import parse_functional
 
-needs_keras2_hard_sigmoid = pytest.mark.xfail(
-    not kf.keras2_hard_sigmoid_available(), strict=True, raises=UnsupportedKerasFeature,
-    reason="needs fastrnn's keras2_hard_sigmoid activation (branch wt-cxx)")
+needs_keras2_hard_sigmoid = kf.needs_keras2_hard_sigmoid
 K3 = [r[0] for r in kf.K3_RECIPES]
 K2 = [r[0] for r in kf.K2_RECIPES]
 # (recipe, format) pairs whose training step is compared: every optimizer of both Kerases.

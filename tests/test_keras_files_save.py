@@ -3,7 +3,6 @@ compile config and optimizer state; the same for .weights.h5 and for the Keras 2
 (tf-keras and Keras 3 open it); save_any/load_any, the CLI and examples/keras_roundtrip.py."""
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,16 +14,13 @@ import _keras_files as kf
 import fastrnn
 from fastrnn import cli
 from fastrnn.keras_files import (WriteError, detect_format, load_any, load_keras_model,
-                                 save_any, save_keras_model, save_keras_weights, save_legacy_h5)
-from test_keras_files_load import needs_keras2_hard_sigmoid
+                                 load_weights_any, save_any, save_keras_model,
+                                 save_keras_weights, save_legacy_h5, save_weights_any)
+
+needs_keras2_hard_sigmoid = kf.needs_keras2_hard_sigmoid
 
 K3 = [r[0] for r in kf.K3_RECIPES]
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _normalized(config):
-    """A Keras config without the ids Keras gives shared objects in one process."""
-    return json.loads(re.sub(r', "shared_object_id": \d+', "", json.dumps(config, sort_keys=True)))
 
 
 @pytest.mark.parametrize("name", K3)
@@ -37,10 +33,10 @@ def test_keras_file_round_trip(name, tmp_path):
     save_keras_model(load_keras_model(w.paths["keras"]), out)
     back = keras.models.load_model(out)
     kf.assert_close(kf.predict(back, w.x), w.ref)
-    assert _normalized(back.get_config()) == _normalized(w.config)
+    assert kf.normalized(back.get_config()) == kf.normalized(w.config)
     ours, ref = back.get_compile_config(), w.compile_config
     for key in ("optimizer", "loss", "metrics"):
-        assert _normalized(ours[key]) == _normalized(ref[key]), key
+        assert kf.normalized(ours[key]) == kf.normalized(ref[key]), key
     assert len(back.optimizer.variables) == len(w.optimizer_variables)
     for a, b in zip(back.optimizer.variables, w.optimizer_variables):
         kf.assert_close(np.asarray(a), b, what=a.path)
@@ -127,6 +123,21 @@ def test_save_any_by_suffix(tmp_path):
         assert back.optimizer.iterations == 1
     with pytest.raises(FileExistsError):
         save_any(model, tmp_path / "m.keras", overwrite=False)
+
+
+def test_weights_any_by_suffix_and_content(tmp_path):
+    w = kf.written("k3_float_merges")
+    model = load_keras_model(w.paths["keras"])
+    for name, kind in (("w.weights.h5", "keras_weights"), ("w.fnrnw", "fastrnn")):
+        save_weights_any(model, tmp_path / name)
+        assert detect_format(tmp_path / name) == kind
+        target = load_keras_model(w.paths["keras"])
+        for layer in target.layers:
+            layer.set_weights([np.zeros_like(v) for v in layer.weights])
+        load_weights_any(target, tmp_path / name)
+        kf.assert_close(target.predict(w.x), w.ref)
+    assert detect_format(w.paths["weights"]) == "keras_weights"
+    assert detect_format(kf.written("k2_float").paths["h5"]) == "legacy_h5"
 
 
 def test_cli_convert_and_predict(tmp_path, capsys, monkeypatch):
