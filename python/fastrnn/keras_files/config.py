@@ -25,6 +25,7 @@ from .. import activations, initializers
 from ..layers import registry
 
 MAX_NESTING = 4     # wrapper in wrapper in ...: Keras models need 2
+RECURRENT = ("SimpleRNN", "LSTM", "GRU")
 
 
 PASS, ACTIVATION, INITIALIZER, DTYPE, INPUT_DTYPE, SHAPE, EXECUTION, NONE = (
@@ -209,9 +210,6 @@ def layer_from_keras(spec, src, depth=0):
     return layer, declared
 
 
-_RECURRENT = ("SimpleRNN", "LSTM", "GRU")
-
-
 def _declared_batch_shape(cls, hints, src, where):
     """The batch input shape a layer's Keras arguments declare (Keras 2 put it on the first
     layer: `batch_input_shape`, `input_shape`, `input_dim`, `input_length`), or None."""
@@ -220,7 +218,7 @@ def _declared_batch_shape(cls, hints, src, where):
     elif hints.get("input_shape") is not None:
         shape = [None] + list(hints["input_shape"]) if isinstance(
             hints["input_shape"], list) else hints["input_shape"]
-    elif cls in _RECURRENT and hints.get("input_dim") is not None:
+    elif cls in RECURRENT and hints.get("input_dim") is not None:
         shape = [None, hints.get("input_length"), hints["input_dim"]]
     elif hints.get("input_dim") is not None:
         shape = [None, hints["input_dim"]]

@@ -11,8 +11,8 @@ into calls of fastrnn's Functional API (`fastrnn.Input`, calling layers on tenso
 """
 from ..layers.core import InputLayer
 from ..layers.registry import deserialize as deserialize_fastrnn_layer
-from .config import (check_builtin, dtype_policy, layer_from_keras, layer_to_keras, serialized,
-                     spec_parts)
+from .config import (RECURRENT, check_builtin, dtype_policy, layer_from_keras,
+                     layer_to_keras, serialized, spec_parts)
 
 MAX_LAYERS = 100_000
 _FUNCTIONAL = ("Functional", "Model")
@@ -60,7 +60,7 @@ def _weight_count(layer, shape):
     features = shape[-1] if shape and isinstance(shape[-1], int) else 0
     if cls == "Dense":
         return features * layer.units
-    if cls in ("SimpleRNN", "LSTM", "GRU"):
+    if cls in RECURRENT:
         return layer.gates * layer.units * (features + layer.units)
     return 0
 
@@ -176,7 +176,7 @@ def parse_functional(config, src):
         config.get("output_layers"), src)
 
 
-_TAKES_STATES = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
+_TAKES_STATES = RECURRENT + ("Bidirectional",)
 
 
 def _node(layer_name, index, cls, node, src):

@@ -15,9 +15,8 @@ import numpy as np
 
 from ..saving import ModelFileError
 from . import h5safe
-from .config import snake_case
+from .config import RECURRENT, snake_case
 
-_RECURRENT = ("SimpleRNN", "LSTM", "GRU")
 _WRAPPED = {"Bidirectional": ("forward_layer", "backward_layer"), "TimeDistributed": ("layer",)}
 _ROOTS = ("layers", "_layer_checkpoint_dependencies")
 
@@ -28,7 +27,7 @@ def keras3_groups(layer, prefix=""):
     if cls in _WRAPPED:
         return [g for attr in _WRAPPED[cls]
                 for g in keras3_groups(getattr(layer, attr), f"{prefix}{attr}/")]
-    return [(prefix + ("cell" if cls in _RECURRENT else ""), layer)]
+    return [(prefix + ("cell" if cls in RECURRENT else ""), layer)]
 
 
 def _unique(name, used):
@@ -41,7 +40,8 @@ def _unique(name, used):
 
 
 def _describe(layer, owner, i, path):
-    return f"layer {layer.name!r} ({type(layer).__name__}) weight {owner.weight_names[i]!r} ({path})"
+    return (f"layer {layer.name!r} ({type(layer).__name__}) weight "
+            f"{owner.weight_names[i]!r} ({path})")
 
 
 def read_keras3(h5, layers, where):
