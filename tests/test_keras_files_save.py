@@ -140,6 +140,30 @@ def test_weights_any_by_suffix_and_content(tmp_path):
     assert detect_format(kf.written("k2_float").paths["h5"]) == "legacy_h5"
 
 
+@pytest.mark.parametrize("suffix", [".keras", ".h5", ".weights.h5"])
+def test_interrupted_save_keeps_the_previous_file(suffix, tmp_path, monkeypatch):
+    import h5py
+    w = kf.written("k3_sgd")
+    model = load_keras_model(w.paths["keras"])
+    path = tmp_path / ("m" + suffix)
+    save = save_keras_weights if suffix == ".weights.h5" else save_any
+    save(model, path)
+    before = path.read_bytes()
+    calls = []
+
+    def failing(self, name, *args, **kwargs):
+        calls.append(name)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real(self, name, *args, **kwargs)
+    real = h5py.Group.create_dataset
+    monkeypatch.setattr(h5py.Group, "create_dataset", failing)
+    with pytest.raises(OSError, match="disk full"):
+        save(model, path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == [path.name]
+
+
 def test_cli_convert_and_predict(tmp_path, capsys, monkeypatch):
     w = kf.written("k2_masked")              # Embedding model: scores token ids from text
     monkeypatch.setenv("FASTRNN_DATA", str(tmp_path / "no-imdb"))   # encode with the vocabulary
