@@ -38,6 +38,24 @@ def _no_sample_weights(what, *values):
                                   "fastrnn")
 
 
+def _per_name(data, names, what, missing_what, kind, items):
+    """Arrays for `names` (the model's inputs or outputs) from one array, a list or a dict."""
+    if isinstance(data, dict):
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise ValueError(f"{what}: missing {missing_what} {missing}; the model's {kind} are "
+                             f"{names}, got keys {sorted(data)}")
+        return [data[n] for n in names]
+    if len(names) > 1:
+        if not isinstance(data, (list, tuple)) or len(data) != len(names):
+            got = f"a list of {len(data)}" if isinstance(data, (list, tuple)) else \
+                type(data).__name__
+            raise ValueError(f"{what}: the model has {len(names)} {kind} {names}; expected a "
+                             f"list of {len(names)} {items} or a dict, got {got}")
+        return list(data)
+    return [data]
+
+
 class Trainer:
     """Mixin of fastrnn models; see the module docstring."""
 
@@ -187,36 +205,11 @@ class Trainer:
         return [da.to_array(a, what) for a in self._target_list(y, what)]
 
     def _input_list(self, x, what):
-        names = self.input_names
-        if isinstance(x, dict):
-            missing = [n for n in names if n not in x]
-            if missing:
-                raise ValueError(f"{what}: missing input(s) {missing}; the model's inputs are "
-                                 f"{names}, got keys {sorted(x)}")
-            return [x[n] for n in names]
-        if len(names) > 1:
-            if not isinstance(x, (list, tuple)) or len(x) != len(names):
-                got = f"a list of {len(x)}" if isinstance(x, (list, tuple)) else \
-                    type(x).__name__
-                raise ValueError(f"{what}: the model has {len(names)} inputs {names}; expected a "
-                                 f"list of {len(names)} arrays or a dict, got {got}")
-            return list(x)
-        return [x]
+        return _per_name(x, self.input_names, what, "input(s)", "inputs", "arrays")
 
     def _target_list(self, y, what):
-        names = self.output_names
-        if isinstance(y, dict):
-            missing = [n for n in names if n not in y]
-            if missing:
-                raise ValueError(f"{what}: missing target(s) for output(s) {missing}; the "
-                                 f"model's outputs are {names}, got keys {sorted(y)}")
-            return [y[n] for n in names]
-        if len(names) > 1:
-            if not isinstance(y, (list, tuple)) or len(y) != len(names):
-                raise ValueError(f"{what}: the model has {len(names)} outputs {names}; expected "
-                                 f"a list of {len(names)} target arrays or a dict")
-            return list(y)
-        return [y]
+        return _per_name(y, self.output_names, what, "target(s) for output(s)", "outputs",
+                         "target arrays")
 
     def _check_data(self, xs, ys, what="x"):
         for a in xs:
