@@ -19,6 +19,20 @@ import fastrnn  # noqa: E402
 ATOL, RTOL = 1e-6, 1e-5          # predictions: |ours - ref| <= ATOL + RTOL * |ref|
 STEP_ATOL, STEP_RTOL = 1e-5, 1e-5  # weights after one training step
 
+class KerasObject:
+    """A Keras object of the Keras a recipe is built with: `KerasObject("regularizers.L2",
+    l2=0.01)` is `K.regularizers.L2(l2=0.01)`."""
+
+    def __init__(self, path, **kwargs):
+        self.path, self.kwargs = path, kwargs
+
+    def make(self, K):
+        obj = K
+        for part in self.path.split("."):
+            obj = getattr(obj, part)
+        return obj(**self.kwargs)
+
+
 # Keras 3 recipes: every layer and argument fastrnn supports, in few models.
 K3_RECIPES = [
     ("k3_masked_stack", ("int", 7, 30), [
@@ -53,6 +67,36 @@ K3_RECIPES = [
         ("SimpleRNN", {"units": 2, "go_backwards": True, "trainable": False}),
         ("Dense", {"units": 2})],
      ("SGD", {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}, "mse", ["mae"])),
+]
+# Convolutions, poolings, normalizations, reshapes, regularizers and constraints (Keras 3).
+K3_RECIPES += [
+    ("k3_conv", ("int", 9, 30), [
+        ("Embedding", {"input_dim": 30, "output_dim": 6,
+                       "embeddings_regularizer": KerasObject("regularizers.L2", l2=1e-3)}),
+        ("Conv1D", {"filters": 8, "kernel_size": 3, "padding": "causal", "dilation_rate": 2,
+                    "activation": "relu",
+                    "kernel_regularizer": KerasObject("regularizers.L1L2", l1=1e-3, l2=1e-3),
+                    "kernel_constraint": KerasObject("constraints.MaxNorm", max_value=2.0),
+                    "bias_constraint": KerasObject("constraints.NonNeg")}),
+        ("MaxPooling1D", {"pool_size": 2, "padding": "same"}),
+        ("BatchNormalization", {"momentum": 0.9}),
+        ("Conv1D", {"filters": 4, "kernel_size": 2, "strides": 2, "padding": "same",
+                    "groups": 2}),
+        ("AveragePooling1D", {"pool_size": 2, "padding": "same"}),
+        ("LayerNormalization", {}),
+        ("LSTM", {"units": 4}),
+        ("Dense", {"units": 1, "activation": "sigmoid",
+                   "activity_regularizer": KerasObject("regularizers.L2", l2=1e-2)})],
+     ("Adam", {"learning_rate": 0.01}, "binary_crossentropy", ["accuracy"])),
+    ("k3_reshape", ("float", 4, 6), [
+        ("Permute", {"dims": (2, 1)}),
+        ("Reshape", {"target_shape": (3, 8)}),
+        ("GRU", {"units": 3}),
+        ("RepeatVector", {"n": 2}),
+        ("SimpleRNN", {"units": 2, "return_sequences": True}),
+        ("Flatten", {}),
+        ("Dense", {"units": 2})],
+     ("SGD", {"learning_rate": 0.05}, "mse", None)),
 ]
 # The layers of the IMDB/sequence-tagging models around the recurrent ones (branch wt-layers).
 NEW_LAYER_RECIPES = [
@@ -98,6 +142,16 @@ K2_RECIPES = [
         ("Dense", {"units": 1})],
      ("legacy.Adam", {"learning_rate": 0.01}, "mse", None)),
 ]
+K2_RECIPES.append(
+    ("k2_conv", ("float", 8, 3), [
+        ("Conv1D", {"filters": 4, "kernel_size": 3, "activation": "relu",
+                    "kernel_regularizer": KerasObject("regularizers.L2", l2=1e-2)}),
+        ("BatchNormalization", {}),
+        ("MaxPooling1D", {"pool_size": 2}),
+        ("GRU", {"units": 3, "reset_after": False}),
+        ("Dense", {"units": 1, "kernel_constraint": KerasObject("constraints.MaxNorm",
+                                                                 max_value=1.0)})],
+     ("Adam", {"learning_rate": 0.01}, "mse", None)))
 # The Keras-2-era IMDB model: LSTM with that era's recurrent_activation, hard_sigmoid.
 IMDB_RECIPE = ("k2_imdb_hard_sigmoid", ("int", 12, 40), [
     ("Embedding", {"input_dim": 40, "output_dim": 8}),
@@ -120,8 +174,8 @@ def keras2():
 
 def make_layer(K, spec):
     cls, kwargs = spec
-    kwargs = {k: make_layer(K, v) if isinstance(v, tuple) and isinstance(v[0], str) else v
-              for k, v in kwargs.items()}
+    kwargs = {k: make_layer(K, v) if isinstance(v, tuple) and isinstance(v[0], str) else
+              v.make(K) if isinstance(v, KerasObject) else v for k, v in kwargs.items()}
     return getattr(K.layers, cls)(**kwargs)
 
 

@@ -23,7 +23,8 @@ K2 = [r[0] for r in kf.K2_RECIPES]
 # (recipe, format) pairs whose training step is compared: every optimizer of both Kerases.
 STEP_CASES = [("k3_masked_stack", "keras"), ("k3_masked_stack", "h5"),
               ("k3_float_merges", "keras"), ("k3_sgd", "h5"), ("k2_masked", "h5"),
-              ("k2_float", "keras"), ("k2_legacy_adam", "h5")]
+              ("k2_float", "keras"), ("k2_legacy_adam", "h5"), ("k3_conv", "keras"),
+              ("k3_conv", "h5"), ("k3_reshape", "keras"), ("k2_conv", "h5")]
 
 
 def _layers_available(names):

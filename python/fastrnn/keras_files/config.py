@@ -111,8 +111,9 @@ LAYERS = {
         "renorm_clipping": PASS, "renorm_momentum": PASS, "synchronized": PASS}, {}),
     "LayerNormalization": ("LayerNormalization", {**_NORMALIZATION, "rms_scaling": PASS}, {}),
     "Dropout": ("Dropout", {"rate": PASS, "noise_shape": PASS, "seed": PASS}, {}),
-    "SpatialDropout1D": ("SpatialDropout1D", {"rate": PASS, "seed": PASS, "noise_shape": NONE},
-                         {}),
+    # (tf-keras writes `trainable` for this weightless layer; Keras 3 does not)
+    "SpatialDropout1D": ("SpatialDropout1D", {"rate": PASS, "seed": PASS, "noise_shape": NONE,
+                                              "trainable": EXECUTION}, {}),
     "Activation": ("Activation", {"activation": ACTIVATION}, {}),
     "Masking": ("Masking", {"mask_value": PASS}, {}),
     "Flatten": ("Flatten", {"data_format": PASS}, {}),

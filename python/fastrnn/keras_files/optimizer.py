@@ -352,15 +352,16 @@ def compile_to_keras(model, keras_major):
     loss = cfg["loss"]
     loss = [_loss_to_keras(v) for v in loss] if isinstance(loss, list) else \
         _loss_to_keras(loss)
+    metrics = cfg["metrics"] if any(cfg["metrics"] or ()) else None   # [] or [[], []]: None
     if keras_major == 2:
         # tf-keras names its (non-legacy) optimizers "Custom>Adam" in .h5 files; a bare
         # "Adam" would load as its legacy optimizer_v2.
         optimizer["class_name"] = "Custom>" + optimizer["class_name"]
-        return {"loss": loss, "metrics": cfg["metrics"], "weighted_metrics": None,
+        return {"loss": loss, "metrics": metrics, "weighted_metrics": None,
                 "loss_weights": cfg["loss_weights"], "optimizer_config": optimizer}
     return {"optimizer": serialized(optimizer["class_name"], optimizer["config"],
                                     "keras.optimizers"),
-            "loss": loss, "loss_weights": cfg["loss_weights"], "metrics": cfg["metrics"],
+            "loss": loss, "loss_weights": cfg["loss_weights"], "metrics": metrics,
             "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1,
             "jit_compile": False}
 
