@@ -147,6 +147,15 @@ def _without_execution(config):
     return {k: v for k, v in kf.normalized(config).items() if k not in EXECUTION}
 
 
+def test_the_table_names_fastrnn_layers():
+    from fastrnn.keras_files.config import LAYERS
+    registered = fastrnn.layers.registry.registered()
+    assert all(name in registered for name, _, _ in LAYERS.values())
+    tested = {case[0] for case in CASES} | {"InputLayer", "Embedding", "SimpleRNN", "LSTM",
+                                             "GRU", "Bidirectional"}
+    assert sorted(set(LAYERS) - tested) == []
+
+
 def test_batch_normalization_moving_statistics_in_files(tmp_path):
     """The moving mean and variance (non-trainable) travel in both weight layouts and are
     not optimizer slots; training updates them as Keras does (the Sequential recipes'

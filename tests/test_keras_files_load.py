@@ -27,10 +27,6 @@ STEP_CASES = [("k3_masked_stack", "keras"), ("k3_masked_stack", "h5"),
               ("k3_conv", "h5"), ("k3_reshape", "keras"), ("k2_conv", "h5")]
 
 
-def _layers_available(names):
-    return all(n in fastrnn.layers.registry.registered() for n in names)
-
-
 @pytest.mark.parametrize("name,fmt", [(n, f) for n in K3 for f in ("keras", "h5")] +
                          [(n, f) for n in K2 for f in ("h5", "keras")])
 def test_predictions_equal_keras(name, fmt):
@@ -85,15 +81,10 @@ def test_training_step_equals_keras(name, fmt):
 
 @pytest.mark.parametrize("name", [r[0] for r in kf.NEW_LAYER_RECIPES])
 def test_new_layers(name):
-    """Masking, SpatialDropout1D, TimeDistributed(Dense), Flatten and the global poolings load
-    once fastrnn has them (branch wt-layers); until then the error names the class."""
+    """Masking, SpatialDropout1D, TimeDistributed(Dense), Flatten and the global poolings."""
     w = kf.written(name)
-    if _layers_available([cls for cls, _ in w.recipe[2]]):
-        kf.assert_close(load_keras_model(w.paths["keras"]).predict(w.x), w.ref)
-        kf.assert_close(load_keras_model(w.paths["h5"]).predict(w.x), w.ref)
-    else:
-        with pytest.raises(UnsupportedKerasFeature, match="does not have yet"):
-            load_keras_model(w.paths["keras"])
+    kf.assert_close(load_keras_model(w.paths["keras"]).predict(w.x), w.ref)
+    kf.assert_close(load_keras_model(w.paths["h5"]).predict(w.x), w.ref)
 
 
 @needs_keras2_hard_sigmoid
@@ -245,16 +236,12 @@ def test_functional_replay(which):
     assert [label(t) for t in model.outputs] == ["head[0]"]
 
 
-def test_functional_file_not_supported_yet(tmp_path):
+def test_functional_file_loads(tmp_path):
     model = _functional(kf.keras3())
     path = str(tmp_path / "f.keras")
     model.save(path)
-    if hasattr(fastrnn.models, "Model"):
-        x = np.random.default_rng(0).normal(size=(2, 4, 3)).astype("float32")
-        kf.assert_close(load_keras_model(path).predict(x), kf.predict(model, x))
-    else:
-        with pytest.raises(UnsupportedKerasFeature, match="Functional"):
-            load_keras_model(path)
+    x = np.random.default_rng(0).normal(size=(2, 4, 3)).astype("float32")
+    kf.assert_close(load_keras_model(path).predict(x), kf.predict(model, x))
 
 
 # --- without TensorFlow ----------------------------------------------------------------------

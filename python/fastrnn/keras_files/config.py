@@ -186,10 +186,7 @@ def layer_from_keras(spec, src, depth=0):
     if depth > MAX_NESTING:
         raise src.error(f"layer {name!r}: layers nest more than {MAX_NESTING} levels")
     fastrnn_name, table, keras2_missing = LAYERS[cls]
-    fastrnn_cls = registry.registered().get(fastrnn_name)
-    if fastrnn_cls is None:
-        raise src.unsupported(f"layer {name!r} has class {cls!r}, which this fastrnn does "
-                              "not have yet")
+    fastrnn_cls = registry.registered()[fastrnn_name]
     where = f"layer {name!r} ({cls})"
     kwargs, hints = {}, {}
     for key, value in config.items():
