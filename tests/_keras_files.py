@@ -482,8 +482,8 @@ _WITH_EMBEDDINGS = ("two_branches", "two_outputs", "merged_masks") + tuple(
 
 
 def written_functional(name, keras_major):
-    """The WrittenFunctional of a graph by Keras 3 (.keras, .h5) or tf-keras (.h5), built on
-    first use; each graph trains with one of the three optimizers."""
+    """The WrittenFunctional of a graph by Keras 3 or tf-keras (.keras, .h5), built on first
+    use; each graph trains with one of the three optimizers."""
     key = (name, keras_major)
     if key not in _CACHE:
         optimizer = ("sgd", "rmsprop", "adam")[sum(map(ord, name)) % 3]
@@ -493,8 +493,8 @@ def written_functional(name, keras_major):
             # tf-keras sums the rows of a repeated id before RMSprop/Adam square the
             # gradient, Keras 3 and fastrnn square each occurrence: SGD is linear
             optimizer = "sgd"
-        _CACHE[key] = WrittenFunctional(keras3(), name, ("keras", "h5"), optimizer) if \
-            keras_major == 3 else WrittenFunctional(keras2(), name, ("h5",), optimizer)
+        _CACHE[key] = WrittenFunctional(keras3() if keras_major == 3 else keras2(), name,
+                                        ("keras", "h5"), optimizer)
     return _CACHE[key]
 
 

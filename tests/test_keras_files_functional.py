@@ -1,7 +1,7 @@
 """Functional-API Keras files both ways: tests/test_functional_keras.py's graphs (seq2seq with
 initial_state, two Embedding+BiLSTM branches with mask_zero and Concatenate, two outputs with
 per-output losses, metrics and loss_weights, a shared LSTM, seed-notebook models) written by
-Keras 3 (.keras and legacy .h5) and tf-keras (.h5) load without Keras with Keras' predictions
+Keras 3 (.keras and legacy .h5) and tf-keras (.h5, .keras) load without Keras with Keras' predictions
 and training step; fastrnn writes them back as .keras (Keras 3 opens them with the same
 predictions, config, compile config and optimizer state) and .h5 (tf-keras opens them). Keras
 3's mask operations are recognised; any other operation, or a mask fastrnn would not carry
@@ -20,8 +20,8 @@ from fastrnn.keras_files import (UnsupportedKerasFeature, WriteError, load_keras
 GRAPHS = ["seq2seq", "two_branches", "two_outputs", "shared", "seed_000_bilstm",
           "seed_001_bigru", "seed_002_simple_rnn", "seed_004_lstm", "masked_sequence",
           "masking_order"]
-FILES = [(n, 3, "keras") for n in GRAPHS] + [(n, 3, "h5") for n in GRAPHS] + [
-    (n, 2, "h5") for n in GRAPHS if n != "masked_sequence"]
+FILES = [(n, major, "h5") for n in GRAPHS for major in (3, 2)] + [
+    (n, 3, "keras") for n in GRAPHS] + [(n, 2, "keras") for n in ("two_outputs", "shared")]
 STEP_CASES = [("seq2seq", 3, "keras"), ("two_branches", 2, "h5"), ("two_outputs", 3, "keras"),
               ("two_outputs", 3, "h5"), ("two_outputs", 2, "h5"), ("shared", 3, "keras"),
               ("seed_001_bigru", 2, "h5"), ("masked_sequence", 3, "keras"),
@@ -219,3 +219,32 @@ def test_initial_state_on_a_masked_input(tmp_path):
     x = [np.array([[0, 0, 1, 2, 3], [4, 5, 6, 7, 8]]), np.ones((2, 3), "float32")]
     back = kf.keras2().models.load_model(tmp_path / "ours.h5")
     _close_all(back(x, training=False), [ours.predict(x)])
+
+
+@pytest.mark.parametrize("name", ["two_outputs", "seed_000_gru"])
+def test_fastrnn_model_to_keras(name, tmp_path):
+    """A Functional model built and trained in fastrnn (losses, loss_weights and metrics per
+    output as dicts) saved as .keras: Keras 3 opens it with fastrnn's predictions and compile
+    arguments, and its next training step equals fastrnn's."""
+    import fastrnn
+    keras = kf.keras3()
+    fastrnn.utils.set_random_seed(0)
+    ours = kf.functional_builder(name)(fastrnn, training_variant=True)
+    ours.compile(**kf.graph_module()._compile_args(fastrnn, name, "rmsprop"))
+    x, y = kf.functional_data(name, 1)
+    ours.train_on_batch(x, y)
+    save_keras_model(ours, tmp_path / "m.keras")
+    ref = keras.models.load_model(tmp_path / "m.keras")
+    _close_all(ref(x, training=False), kf.outputs(ours.predict(x)))
+    expected = kf.graph_module()._compile_args(keras, name, "rmsprop")
+    config = ref.get_compile_config()
+    for key in ("loss", "loss_weights", "metrics"):
+        assert _per_output(config[key], ref.output_names) == _per_output(
+            expected.get(key), ref.output_names), key
+    ref.run_eagerly = True
+    x, y = kf.functional_data(name, 2)
+    logs, ref_logs = ours.train_on_batch(x, y, return_dict=True), ref.train_on_batch(
+        x, y, return_dict=True)
+    for key in ref_logs:
+        kf.assert_close(logs[key], float(ref_logs[key]), kf.STEP_ATOL, kf.STEP_RTOL, key)
+    _same_weights_after_step(ours, ref)
