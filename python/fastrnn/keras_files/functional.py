@@ -276,7 +276,14 @@ def functional_to_keras(model, keras_major):
         entries[spec["name"]] = {**layer_to_keras(layer, keras_major), "name": spec["name"],
                                  "inbound_nodes": [_inbound(layer, node, keras_major)
                                                    for node in spec["inbound_nodes"]]}
-    layers = layer_order(model, keras_major, config)
+    layers = list(model.layers)
+    if keras_major == 3:
+        names, unmasked = keras3_order(*_graph(model, config))
+        if unmasked:
+            raise WriteError(f"{unmasked[0]} is called with initial_state on a masked input: "
+                             "Keras 3 would ignore the mask there; save as .h5 (tf-keras "
+                             "applies it) instead")
+        layers = [by_name[n] for n in names]
     inputs, outputs = config["input_layers"], config["output_layers"]
     if keras_major == 2:        # tf-keras lists a single input/output too
         inputs, outputs = ([v] if _is_ref(v) else v for v in (inputs, outputs))
@@ -290,13 +297,18 @@ def functional_to_keras(model, keras_major):
     return spec, layers
 
 
-def layer_order(model, keras_major, config=None):
+def layer_order(model, keras_major):
     """The model's layers in the order Keras lists them (that order names the weight groups
     of .keras files): tf-keras' is fastrnn's; Keras 3 counts the mask operations it adds."""
     if keras_major == 2:
         return list(model.layers)
-    config = config or model.get_config()
     by_name = {layer.name: layer for layer in model.layers}
+    return [by_name[n] for n in keras3_order(*_graph(model, model.get_config()))[0]]
+
+
+def _graph(model, config):
+    """(layers by name, [Node], tensor shapes by ref, input refs, output refs) of a fastrnn
+    Functional config."""
     nodes, shapes = [], {}
     for spec in config["layers"]:
         for index, node in enumerate(spec["inbound_nodes"]):
@@ -305,9 +317,8 @@ def layer_order(model, keras_major, config=None):
                 shapes[TensorRef(t["config"]["keras_history"])] = t["config"]["shape"]
             nodes.append(Node(spec["name"], index, _tensors(node["args"], None),
                               _tensors(kwargs, None), True))
-    names = keras3_order(by_name, nodes, shapes, _tensors(config["input_layers"], None),
-                         _tensors(config["output_layers"], None))
-    return [by_name[n] for n in names]
+    return ({layer.name: layer for layer in model.layers}, nodes, shapes,
+            _tensors(config["input_layers"], None), _tensors(config["output_layers"], None))
 
 
 def _is_ref(value):
@@ -342,13 +353,15 @@ def _inbound(layer, node, keras_major):
 
 
 def keras3_order(by_name, nodes, shapes, inputs, outputs):
-    """The layer names in the order Keras 3 gives the layers of this graph (its
-    `ops.function.map_graph`), with the mask operations Keras 3 will add: a NotEqual for
-    each Embedding(mask_zero=True) call and NotEqual + Any for each Masking call whose mask a
-    layer taking `mask` receives (extra parents of that call)."""
+    """(the layer names in the order Keras 3 gives the layers of this graph (its
+    `ops.function.map_graph`), the calls Keras 3 passes no mask although their input has
+    one). The order counts the mask operations Keras 3 adds: a NotEqual for each
+    Embedding(mask_zero=True) call and NotEqual + Any for each Masking call whose mask a
+    layer taking `mask` receives (extra parents of that call); Keras passes it only to a call
+    with a single tensor argument (not with initial_state)."""
     parents = {(n.layer_name, n.index): n.refs() for n in nodes}
     inputs, outputs = _leaves(inputs), _leaves(outputs)
-    tensor_masks, ops = {}, {}
+    tensor_masks, ops, unmasked = {}, {}, []
     calls = [n for n in nodes if not isinstance(by_name[n.layer_name], InputLayer)]
     for node in in_dependency_order(calls, inputs, WriteError):
         layer = by_name[node.layer_name]
@@ -357,19 +370,20 @@ def keras3_order(by_name, nodes, shapes, inputs, outputs):
         if cls in masks.MASK_ARGUMENT and isinstance(arg_masks, masks.Mask):
             where = f"layer {node.layer_name!r} ({cls})"
             if node.kwargs:
-                raise WriteError(f"{where} is called with initial_state on a masked input: "
-                                 "Keras 3 would ignore the mask there; save as .h5 (tf-keras "
-                                 "applies it) instead")
-            if arg_masks.kind == "combined":
+                unmasked.append(where)
+            elif arg_masks.kind == "combined":
                 raise WriteError(f"{where} takes a mask combined by a merge layer: Keras 3 "
                                  "computes it with operations that change the order of its "
-                                 "layers in ways fastrnn does not reproduce; save as .h5 "
-                                 "instead")
-            parents[(node.layer_name, node.index)].append(_mask_op(arg_masks, ops, parents))
+                                 "layers (which names their weights in .keras and .weights.h5 "
+                                 "files) in ways fastrnn does not reproduce; use .h5 files")
+            else:
+                parents[(node.layer_name, node.index)].append(_mask_op(arg_masks, ops,
+                                                                       parents))
         arg_shapes = [shapes[r] for r in _leaves(node.args[0])]
         for i, m in enumerate(masks.output_masks(layer, node, arg_masks, arg_shapes)):
             tensor_masks[TensorRef((node.layer_name, node.index, i))] = m
-    return [name for name in map_graph_order(parents, inputs, outputs) if name in by_name]
+    order = map_graph_order(parents, inputs, outputs)
+    return [name for name in order if name in by_name], unmasked
 
 
 def _mask_op(mask, ops, parents):
