@@ -231,7 +231,8 @@ def _replay(node, layer, tensors, tensor_masks, op_masks, src, budget):
     arg_masks = _map(args[0], lambda r: tensor_masks.get(r))
     _check_mask(node, cls, where, arg_masks, recorded_mask, bool(kwargs), op_masks, src)
     shapes = [t.shape for t in first] if isinstance(first, list) else [first.shape]
-    budget.charge(layer, shapes[0])
+    if not layer.built:                 # before its weights exist; a shared layer once
+        budget.charge(layer, shapes[0])
     try:
         out = layer(first, **_map(kwargs, lambda r: _tensor(r, tensors, src)))
     except (TypeError, ValueError, IndexError) as e:
