@@ -108,7 +108,8 @@ LAYERS = {
     "BatchNormalization": ("BatchNormalization", {
         **_NORMALIZATION, "momentum": PASS, "moving_mean_initializer": INITIALIZER,
         "moving_variance_initializer": INITIALIZER, "renorm": Must(False),
-        "renorm_clipping": PASS, "renorm_momentum": PASS, "synchronized": PASS}, {}),
+        "renorm_clipping": PASS, "renorm_momentum": PASS, "synchronized": PASS,
+        "virtual_batch_size": NONE, "fused": EXECUTION}, {}),    # (tf.keras' spellings)
     "LayerNormalization": ("LayerNormalization", {**_NORMALIZATION, "rms_scaling": PASS}, {}),
     "Dropout": ("Dropout", {"rate": PASS, "noise_shape": PASS, "seed": PASS}, {}),
     # (tf-keras writes `trainable` for this weightless layer; Keras 3 does not)
