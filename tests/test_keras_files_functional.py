@@ -168,6 +168,11 @@ def _arg(layers, cls):
      "training=True"),
     (lambda ls: _entry(ls, "LSTM")["inbound_nodes"][0]["kwargs"].update(mask=None),
      r"'lstm' \(LSTM\): Keras passes it the mask None"),
+    (lambda ls: _entry(ls, "LSTM")["inbound_nodes"][0]["kwargs"].update(mask=[1, 2]),
+     r"'lstm' \(LSTM\): its mask \[1, 2\] is not computed"),
+    (lambda ls: _entry(ls, "Dense")["inbound_nodes"][0]["kwargs"].update(
+        mask=_entry(ls, "LSTM")["inbound_nodes"][0]["kwargs"]["mask"]),
+     r"'out' \(Dense\): Keras passes it the mask any"),
 ])
 def test_mask_operations_are_checked(edit, match, tmp_path):
     path = _edit(kf.written_functional("masked_sequence", 3).paths["keras"],

@@ -246,23 +246,25 @@ def _replay(node, layer, tensors, tensor_masks, op_masks, src, budget):
 
 
 def _check_mask(node, cls, where, arg_mask, recorded, has_states, op_masks, src):
-    """A Keras 3 file's `mask=` argument must be the mask fastrnn carries to this call."""
-    if not node.recorded or cls not in masks.MASK_ARGUMENT or isinstance(arg_mask, list):
-        return
+    """A `mask=` argument in the file must be the mask fastrnn carries to this call; without
+    one, Keras 3 passes none to a call with initial_state."""
     if recorded is _ABSENT:
-        if has_states and arg_mask is not None:
+        if node.recorded and has_states and cls in masks.MASK_ARGUMENT and \
+                isinstance(arg_mask, masks.Mask):
             raise src.unsupported(
                 f"{where} is called with initial_state on a masked input ({arg_mask!r}): "
                 "Keras 3 ignores the mask there, fastrnn would apply it")
         return
-    if recorded is not None and recorded not in op_masks:
+    if recorded is not None and not (isinstance(recorded, TensorRef) and
+                                     recorded in op_masks):
         raise src.unsupported(f"{where}: its mask {recorded!r} is not computed by the mask "
                               "operations of an Embedding or a Masking layer")
     expected = None if recorded is None else op_masks[recorded]
-    if (expected is None) != (arg_mask is None) or (
-            expected is not None and not expected.same(arg_mask)):
+    carried = None if isinstance(arg_mask, list) and not any(arg_mask) else arg_mask
+    if (expected is None and carried is not None) or (
+            expected is not None and not expected.same(carried)):
         raise src.unsupported(f"{where}: Keras passes it the mask {expected!r}, but fastrnn "
-                              f"would carry {arg_mask!r} to it")
+                              f"would carry {carried!r} to it")
 
 
 # --- fastrnn -> Keras --------------------------------------------------------------------------

@@ -31,7 +31,7 @@ class Mask:
         self.kind, self.source, self.value, self.producer = kind, source, value, producer
 
     def same(self, other):
-        return other is not None and self.kind != "combined" and \
+        return isinstance(other, Mask) and self.kind != "combined" and \
             (self.kind, self.source, self.value) == (other.kind, other.source, other.value)
 
     def __repr__(self):
