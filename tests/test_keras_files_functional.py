@@ -7,6 +7,7 @@ predictions, config, compile config and optimizer state) and .h5 (tf-keras opens
 3's mask operations are recognised; any other operation, or a mask fastrnn would not carry
 as Keras does, is an error."""
 import json
+import warnings
 import zipfile
 
 import numpy as np
@@ -107,7 +108,15 @@ def test_legacy_h5_round_trip(name, tmp_path):
     tf_keras = kf.keras2()
     w = kf.written_functional(name, 2)
     path = tmp_path / "out.h5"
-    save_legacy_h5(load_keras_model(w.paths["h5"]), path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        save_legacy_h5(load_keras_model(w.paths["h5"]), path)
+    # Keras 3 opens .h5 files too, but orders masking_order's layers in another way
+    assert [str(c.message) for c in caught if "Keras 3 orders" in str(c.message)] == (
+        [f"{path}: Keras 3 orders this model's layers differently from tf-keras (because of "
+         "the operations it adds for masks) and would load this .h5 file's weights into the "
+         "wrong layers; tf-keras reads it correctly. For Keras 3, save as .keras"]
+        if name == "masking_order" else [])
     ref = tf_keras.models.load_model(path)
     _close_all(ref(w.x, training=False), w.ref)
     if name not in ("two_outputs", "masking_order"):

@@ -7,6 +7,7 @@ a Keras 2 .h5). Files are written atomically.
 """
 import datetime
 import json
+import warnings
 
 import h5py
 import numpy as np
@@ -63,6 +64,7 @@ def save_legacy_h5(model, path, include_optimizer=True):
     """Write `model` as a Keras 2 (tf-keras) HDF5 model file."""
     _check_model(model)
     spec, layers = model_to_keras(model, 2)
+    _warn_keras3_order(model, layers, path)
     training = None
     if include_optimizer and model.compiled and model.optimizer is not None:
         training = compile_to_keras(model, 2)
@@ -81,3 +83,20 @@ def save_legacy_h5(model, path, include_optimizer=True):
             group.attrs["weight_names"] = np.array([n.encode() for n, _ in variables])
             for name, value in variables:
                 group.create_dataset(name, data=value)
+
+
+def _warn_keras3_order(model, layers, path):
+    """Keras 3 also opens .h5 files and, like tf-keras, gives the layers with weights the
+    file's weights by position in its own layer order; where that order differs from
+    tf-keras' (Keras 3 counts the operations it adds for masks), Keras 3 would put weights in
+    the wrong layers."""
+    try:
+        keras3 = [layer for layer in keras_layers(model, 3) if layer.weights]
+    except WriteError:      # masks merged by a merge layer: the order is not known
+        keras3 = None
+    if keras3 != [layer for layer in layers if layer.weights]:
+        would = "may" if keras3 is None else "would"
+        warnings.warn(f"{path}: Keras 3 orders this model's layers differently from tf-keras "
+                      f"(because of the operations it adds for masks) and {would} load this "
+                      ".h5 file's weights into the wrong layers; tf-keras reads it correctly. "
+                      "For Keras 3, save as .keras", stacklevel=3)
