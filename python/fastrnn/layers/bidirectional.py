@@ -16,17 +16,23 @@ from .recurrent import _RNN
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
+# A layer's state that a fresh copy does not share: weights and the kernel object built with
+# them, its pending forward, gradients.
+_BUILT_STATE = ("weights", "grads", "_pending", "_kernel", "_bound")
+
+
 def _fresh_copy(layer, name, go_backwards):
     """An unbuilt copy of `layer` (same settings, initialisers included, no weights), as
     Keras re-creates the wrapped layer from its config."""
     clone = copy.copy(layer)
     clone.__dict__ = copy.deepcopy({k: v for k, v in layer.__dict__.items()
-                                    if k not in ("weights", "grads", "_pending", "_cache_buffer")})
+                                    if k not in _BUILT_STATE})
     clone.name = name
     clone.go_backwards = go_backwards
     clone.built = False
     clone.weights, clone.weight_names, clone.grads = [], [], []
-    clone._pending = clone._cache_buffer = None
+    clone._pending = clone._kernel = None
+    clone._bound = ()
     return clone
 
 
