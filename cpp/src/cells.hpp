@@ -33,5 +33,9 @@ FASTRNN_CELLS(FASTRNN_DECLARE_CELL_OPS)
 
 const CellOps& cell_ops(Cell cell);
 
+// forward()/backward() of rnn.hpp for a spec already validated.
+template <typename T> void run_forward(const RnnSpec& spec, const ForwardArgs<T>& args);
+template <typename T> void run_backward(const RnnSpec& spec, const BackwardArgs<T>& args);
+
 }  // namespace detail
 }  // namespace fastrnn

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #endif
 
+#include "cells.hpp"
 #include "workspace.hpp"
 
 namespace fastrnn {
@@ -136,7 +137,7 @@ void RnnKernel<T>::forward(const KernelForward<T>& c) {
   }
   auto lease = k.workspaces.take();
   a.workspace = static_cast<T*>((*lease).reserve(forward_workspace_size(s) * sizeof(T)));
-  fastrnn::forward<T>(s, a);
+  detail::run_forward<T>(s, a);  // s validated by call_spec
   if (c.training) {
     k.trained = s;
     k.trained_weights = k.weights;
@@ -163,7 +164,7 @@ void RnnKernel<T>::backward(const KernelBackward<T>& c) {
                     c.d_kernel, c.d_recurrent_kernel, c.d_bias, c.d_h0, c.d_c0};  // as above
   auto lease = k.workspaces.take();
   a.workspace = static_cast<T*>((*lease).reserve(backward_workspace_size(s) * sizeof(T)));
-  fastrnn::backward<T>(s, a);
+  detail::run_backward<T>(s, a);  // s validated by the training forward
 }
 
 template class RnnKernel<float>;

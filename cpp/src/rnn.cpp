@@ -76,9 +76,10 @@ std::size_t cache_size(const RnnSpec& s) {
 std::size_t forward_workspace_size(const RnnSpec& s) { return detail::fwd_ws(s); }
 std::size_t backward_workspace_size(const RnnSpec& s) { return detail::bwd_ws(s); }
 
+namespace detail {
+
 template <typename T>
-void forward(const RnnSpec& spec, const ForwardArgs<T>& args) {
-  validate(spec);
+void run_forward(const RnnSpec& spec, const ForwardArgs<T>& args) {
   if (spec.batch == 0) return;
   if (spec.steps == 0) {  // no step: the final states are the initial ones, no output yet
     if (args.h_n) detail::load_rows(args.h0, 0, spec.batch, spec.hidden, args.h_n);
@@ -86,12 +87,11 @@ void forward(const RnnSpec& spec, const ForwardArgs<T>& args) {
     if (args.last_output) detail::load_rows<T>(nullptr, 0, spec.batch, spec.hidden, args.last_output);
     return;
   }
-  detail::cell_ops(spec.cell).forward(spec, args);
+  cell_ops(spec.cell).forward(spec, args);
 }
 
 template <typename T>
-void backward(const RnnSpec& spec, const BackwardArgs<T>& args) {
-  validate(spec);
+void run_backward(const RnnSpec& spec, const BackwardArgs<T>& args) {
   if (spec.batch == 0 || spec.steps == 0) {  // nothing computed: weights get zero gradient
     const std::size_t GH = num_gates(spec.cell) * spec.hidden;
     std::fill(args.d_kernel, args.d_kernel + spec.input * GH, T(0));
@@ -101,7 +101,26 @@ void backward(const RnnSpec& spec, const BackwardArgs<T>& args) {
     if (args.d_c0) detail::load_rows(args.d_c_n, 0, spec.batch, spec.hidden, args.d_c0);
     return;
   }
-  detail::cell_ops(spec.cell).backward(spec, args);
+  cell_ops(spec.cell).backward(spec, args);
+}
+
+template void run_forward<float>(const RnnSpec&, const ForwardArgs<float>&);
+template void run_forward<double>(const RnnSpec&, const ForwardArgs<double>&);
+template void run_backward<float>(const RnnSpec&, const BackwardArgs<float>&);
+template void run_backward<double>(const RnnSpec&, const BackwardArgs<double>&);
+
+}  // namespace detail
+
+template <typename T>
+void forward(const RnnSpec& spec, const ForwardArgs<T>& args) {
+  validate(spec);
+  detail::run_forward(spec, args);
+}
+
+template <typename T>
+void backward(const RnnSpec& spec, const BackwardArgs<T>& args) {
+  validate(spec);
+  detail::run_backward(spec, args);
 }
 
 template void forward<float>(const RnnSpec&, const ForwardArgs<float>&);

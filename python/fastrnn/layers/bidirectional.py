@@ -18,7 +18,7 @@ MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 # A layer's state that a fresh copy does not share: weights and the kernel object built with
 # them, its pending forward, gradients.
-_BUILT_STATE = ("weights", "grads", "_pending", "_kernel", "_bound")
+_BUILT_STATE = ("weights", "grads", "_pending", "_kernel", "_kernel_opts", "_bound")
 
 
 def _fresh_copy(layer, name, go_backwards):
@@ -31,7 +31,7 @@ def _fresh_copy(layer, name, go_backwards):
     clone.go_backwards = go_backwards
     clone.built = False
     clone.weights, clone.weight_names, clone.grads = [], [], []
-    clone._pending = clone._kernel = None
+    clone._pending = clone._kernel = clone._kernel_opts = None
     clone._bound = ()
     return clone
 

@@ -78,6 +78,7 @@ class _RNN(Layer):
         self._rng = frandom.spawn(seed) if seed is not None else None
         self._pending = None
         self._kernel = None         # the _core.RnnKernel, created by build
+        self._kernel_opts = None    # the options it was built with
         self._bound = ()            # the weight arrays bound to it
         self.initial_state_grads = None
 
@@ -103,8 +104,8 @@ class _RNN(Layer):
         if dim is None or dim < 1:
             raise ValueError(f"{self.name}: the features dimension must be known and >= 1, "
                              f"got {dim}")
-        self._kernel = _core.RnnKernel(self.cell, int(dim), self.units, dtype=self.dtype,
-                                       **self._kernel_options())
+        self.input_dim = int(dim)
+        self._make_kernel()
         rng = frandom.generator()
         self.add_weight("kernel", self._kernel.kernel_shape, self.kernel_initializer, rng)
         self.add_weight("recurrent_kernel", self._kernel.recurrent_kernel_shape,
@@ -112,7 +113,6 @@ class _RNN(Layer):
         if self.use_bias:
             self.add_weight("bias", self._kernel.bias_shape,
                             lambda s, d, r: self._bias_value(r, s), rng)
-        self.input_dim = int(dim)
         self.built = True
 
     # -- forward ---------------------------------------------------------------------------
@@ -173,23 +173,32 @@ class _RNN(Layer):
                 "go_backwards": self.go_backwards,
                 "zero_output_for_mask": self.zero_output_for_mask}
 
-    def _bind_weights(self):
-        """Binds the weight arrays to the kernel, again only when the list holds new arrays
-        (the optimizer and set_weights update them in place)."""
+    def _make_kernel(self):
+        self._kernel_opts = self._kernel_options()
+        self._kernel = _core.RnnKernel(self.cell, self.input_dim, self.units, dtype=self.dtype,
+                                       **self._kernel_opts)
+        self._bound = ()
+
+    def _ready_kernel(self):
+        """The kernel, rebuilt if an option changed since build (Bidirectional sets
+        zero_output_for_mask on the layers it wraps), with the weights bound: again only when
+        the list holds new arrays (the optimizer and set_weights update them in place)."""
+        if self._kernel_options() != self._kernel_opts:
+            self._make_kernel()
         w = self.weights
         if len(w) != len(self._bound) or any(a is not b for a, b in zip(w, self._bound)):
             self._kernel.bind_weights(w[0], w[1], w[2] if self.use_bias else None)
             self._bound = tuple(w)
+        return self._kernel
 
     def call(self, inputs, mask=None, training=False, initial_state=None):
         x, mask, initial_state = self._check_inputs(inputs, mask, initial_state)
         din, drec = self._dropout_masks(x.shape[0], x.shape[2]) if training else (None, None)
-        self._bind_weights()
-        out, states = self._kernel.forward(x, initial_state, mask, din, drec,
-                                           training=bool(training),
-                                           return_sequences=self.return_sequences)
+        kernel = self._ready_kernel()
+        out, states = kernel.forward(x, initial_state, mask, din, drec, training=bool(training),
+                                     return_sequences=self.return_sequences)
         # the kernel keeps this forward for backward (and its dropout masks)
-        self._pending = (self._kernel, initial_state is not None) if training else None
+        self._pending = (kernel, initial_state is not None) if training else None
         if self.return_state:
             return [out] + states
         return out
