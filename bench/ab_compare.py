@@ -5,10 +5,12 @@
 A and B are each a PYTHONPATH entry holding a `fastrnn` package (e.g. /tmp/base/python and
 python), or a `_core*.so` file, which is run inside a temporary copy of this tree's
 python/fastrnn (the Python side must then fit that extension). Every round runs one worker
-process (bench/worker.py, training step only) per side and configuration, alternating which
-side goes first, so that both builds see the same drift of a shared machine. Prints, per
-configuration, each side's median over the rounds of the per-process median step time, and
-B/A (below 1: B is faster).
+process per side and configuration (the training step of bench/frameworks/fastrnn.py on
+bench/worker.py's data, weights from a fixed seed: the step time depends on the weights, as
+gradients that fade over a long sequence turn denormal), alternating which side goes first,
+so that both builds see the same drift of a shared machine. Prints, per configuration, each
+side's median over the rounds of the per-process median step time, of its CPU time (less
+disturbed by other load) and B/A (below 1: B is faster).
 """
 import argparse
 import json
@@ -45,22 +47,34 @@ def python_path(side, tmp):
     return root
 
 
-def run_worker(path, cfg, threads):
-    env = common.thread_env(threads)
+def worker(cfg):
+    """In the worker process: time the training step; print (median ms, median CPU ms)."""
+    common.apply_thread_env(cfg["threads"])
+    import fastrnn
+    import worker as bench_worker
+    from frameworks import fastrnn as framework
+    framework.setup(cfg["threads"])
+    fastrnn.utils.set_random_seed(cfg["seed"])
+    bench = framework.Bench(cfg, bench_worker.make_data(cfg))
+    m = common.measure(bench.train, cfg["warmup"], cfg["repeats"], 0.0)
+    print(json.dumps([m["median_ms"], statistics.median(m["cpu_ms"])]))
+
+
+def run_worker(path, cfg):
+    env = common.thread_env(cfg["threads"])
     env["PYTHONPATH"] = path
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "worker.py"), "--framework",
-                           "fastrnn", "--config", json.dumps(cfg)], env=env,
-                          capture_output=True, text=True, timeout=1800)
-    lines = proc.stdout.strip().splitlines()
-    result = json.loads(lines[-1]) if lines else {"error": proc.stderr[-2000:]}
-    mode = result.get("modes", {}).get("train", {})
-    if result.get("error") or "median_ms" not in mode:
-        raise SystemExit(f"{cfg['name']} with PYTHONPATH={path} failed: "
-                         f"{result.get('error') or mode.get('error')}")
-    return mode["median_ms"]
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker",
+                           json.dumps(cfg)], env=env, capture_output=True, text=True,
+                          timeout=1800)
+    if proc.returncode != 0:
+        raise SystemExit(f"{cfg['name']} with PYTHONPATH={path} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        return worker(json.loads(argv[1]))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("a", help="baseline: PYTHONPATH entry or _core*.so")
     ap.add_argument("b", help="candidate: PYTHONPATH entry or _core*.so")
@@ -71,6 +85,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=common.default_threads())
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=7, help="timed steps per process")
+    ap.add_argument("--seed", type=int, default=0, help="of the model's initial weights")
     ap.add_argument("--json", help="also write the samples here")
     args = ap.parse_args(argv)
     grid = [c for c in configs.full_grid() + configs.quick_grid() + configs.smoke_grid()
@@ -80,27 +95,31 @@ def main(argv=None):
         raise SystemExit(f"--configs {args.configs} matched nothing in bench/configs.py")
     with tempfile.TemporaryDirectory() as tmp:
         paths = {"A": python_path(args.a, tmp), "B": python_path(args.b, tmp)}
-        samples = {c["name"]: {"A": [], "B": []} for c in chosen}
+        samples = {c["name"]: {"A": [], "B": [], "A_cpu": [], "B_cpu": []} for c in chosen}
         for r in range(args.rounds):
             for cfg in chosen:
-                run_cfg = dict(cfg, modes=["train"], overhead=False, threads=args.threads,
-                               warmup=args.warmup, repeats=args.repeats, min_sample_s=0.0)
+                run_cfg = dict(cfg, threads=args.threads, warmup=args.warmup,
+                               repeats=args.repeats, seed=args.seed)
                 for side in ("AB" if r % 2 == 0 else "BA"):
-                    ms = run_worker(paths[side], run_cfg, args.threads)
+                    ms, cpu = run_worker(paths[side], run_cfg)
                     samples[cfg["name"]][side].append(ms)
-                    print(f"round {r + 1}/{args.rounds} {cfg['name']} {side}: {ms:.2f} ms",
-                          file=sys.stderr, flush=True)
+                    samples[cfg["name"]][side + "_cpu"].append(cpu)
+                    print(f"round {r + 1}/{args.rounds} {cfg['name']} {side}: {ms:.2f} ms "
+                          f"(CPU {cpu:.2f} ms)", file=sys.stderr, flush=True)
     print(f"A = {args.a}\nB = {args.b}\n{args.threads} threads, {args.rounds} rounds "
-          f"(median of {args.repeats} steps per process)\n")
-    print("| configuration | A ms | B ms | B/A | A rounds | B rounds |\n|---|---|---|---|---|---|")
+          f"(median of {args.repeats} steps per process), weights seed {args.seed}\n")
+    print("| configuration | A ms | B ms | B/A | A CPU ms | B CPU ms | B/A CPU | A rounds | "
+          "B rounds |\n|---|---|---|---|---|---|---|---|---|")
     for name, s in samples.items():
         a, b = statistics.median(s["A"]), statistics.median(s["B"])
-        print(f"| {name} | {a:.2f} | {b:.2f} | {b / a:.3f} | "
-              f"{' '.join(f'{v:.1f}' for v in s['A'])} | {' '.join(f'{v:.1f}' for v in s['B'])} |")
+        ca, cb = statistics.median(s["A_cpu"]), statistics.median(s["B_cpu"])
+        print(f"| {name} | {a:.2f} | {b:.2f} | {b / a:.3f} | {ca:.2f} | {cb:.2f} | "
+              f"{cb / ca:.3f} | {' '.join(f'{v:.1f}' for v in s['A'])} | "
+              f"{' '.join(f'{v:.1f}' for v in s['B'])} |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"a": args.a, "b": args.b, "threads": args.threads, "samples": samples}, f,
-                      indent=1)
+            json.dump({"a": args.a, "b": args.b, "threads": args.threads, "seed": args.seed,
+                       "samples": samples}, f, indent=1)
     return 0
 
 

@@ -63,12 +63,13 @@
 //                                 the cache in a comment
 //          grad_arrays(spec)*     [B,T,G*H] gate-gradient arrays the backward fills (1 or 2)
 //          row_scratch(spec)*     extra backward elements per (sample, time) row (0 if none)
-//          Forward<T>             built from (Geo, spec, ForwardArgs); step(FwdStep&) computes
-//                                 one step of one thread's rows (and writes its cache rows)
-//          Backward<T>            built from (Geo, spec, BackwardArgs, BwdBuffers); step(BwdStep&)
-//                                 the step's gate gradients and d(previous states);
-//                                 weight_grads(block, dW, dU, db) one thread's partial weight
-//                                 gradients after the loop
+//          Forward<T>             derives from FwdContext<T> (sizes, spec, ForwardArgs);
+//                                 step(FwdStep&) computes one step of one thread's rows (and
+//                                 writes their cache rows)
+//          Backward<T>            derives from BwdContext<T> (the same, BackwardArgs and the
+//                                 gradient buffers); step(BwdStep&) the step's gate gradients
+//                                 and d(previous states); weight_grads(block, dW, dU, db) one
+//                                 thread's partial weight gradients after the loop
 //        and ending with FASTRNN_DEFINE_CELL(LnLSTM, LnLstmCell) (instantiates the loops).
 //     2. One line X(LnLSTM) in FASTRNN_CELLS below (the name Python sees is the traits' name).
 //     3. The .cpp in the fastrnn_kernels sources of CMakeLists.txt.
