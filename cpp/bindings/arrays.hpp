@@ -97,6 +97,16 @@ inline py::array check_optional(const py::handle& obj, const std::string& name, 
   return check_array(obj, name, e);
 }
 
+// A mask: bool or uint8 (1 = valid), of `shape`.
+inline py::array check_mask(const py::handle& obj, const std::string& name, const Shape& shape) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(name + ": expected a NumPy array, got " + type_name(obj));
+  const py::dtype d = py::reinterpret_borrow<py::array>(obj).dtype();
+  if (!same_dtype(d, py::dtype::of<bool>()) && !same_dtype(d, py::dtype::of<std::uint8_t>()))
+    throw py::type_error(name + ": expected dtype bool or uint8, got " + std::string(py::str(d)));
+  return check_array(obj, name, {d, shape});
+}
+
 // The float type of the argument `name` that fixes the others' dtype.
 inline py::dtype float_dtype(const py::handle& obj, const std::string& name) {
   if (!py::isinstance<py::array>(obj))

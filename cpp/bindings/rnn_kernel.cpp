@@ -178,15 +178,7 @@ class Kernel {
     for (int i = 0; i < ci.states; ++i)
       h0[i] = check_optional(init[i], "initial_state[" + std::to_string(i) + "]",
                              {dtype_, {B, H}, "the dtype of x"});
-    py::array mask = no_array();
-    if (!mask_obj.is_none()) {
-      if (!py::isinstance<py::array>(mask_obj))
-        throw py::type_error("mask: expected a NumPy array, got " + type_name(mask_obj));
-      const py::dtype md = py::reinterpret_borrow<py::array>(mask_obj).dtype();
-      if (!same_dtype(md, py::dtype::of<bool>()) && !same_dtype(md, py::dtype::of<std::uint8_t>()))
-        throw py::type_error("mask: expected dtype bool or uint8, got " + std::string(py::str(md)));
-      mask = check_array(mask_obj, "mask", {md, {B, Tn}});
-    }
+    const py::array mask = mask_obj.is_none() ? no_array() : check_mask(mask_obj, "mask", {B, Tn});
     fastrnn::KernelForward<T> c;
     const py::array din = dropout_arg(din_obj, "dropout_mask", B, s.input, c.input_dropout_groups);
     const py::array drec = dropout_arg(drec_obj, "recurrent_dropout_mask", B, H,
