@@ -8,6 +8,7 @@ activation tables `_core` publishes, without TensorFlow (also run on the no-Open
   * bad construction, bad weights and bad per-call arrays raise errors naming the argument;
   * `_core.cells()`, `_core.activations()` agree with fastrnn.ops, the layers and the oracle.
 """
+import copy
 import threading
 
 import numpy as np
@@ -124,6 +125,17 @@ def test_weights_are_bound_live():
                                recurrent_activation="sigmoid").outputs
     np.testing.assert_array_equal(y1, expected)
     assert not np.array_equal(y0, y1)
+
+
+def test_copied_layer_gets_its_own_kernel():
+    x = np.random.default_rng(2).normal(size=(2, 3, 4)).astype(np.float32)
+    layer = Bidirectional(LSTM(3, return_sequences=True))
+    y = layer(x)
+    twin = copy.deepcopy(layer)
+    np.testing.assert_array_equal(twin(x), y)
+    twin.weights[0][...] = 0.0                   # the copy's weights are its own
+    np.testing.assert_array_equal(layer(x), y)
+    assert not np.array_equal(twin(x), y)
 
 
 def test_layer_kernel_follows_options_changed_after_build():

@@ -82,6 +82,17 @@ class _RNN(Layer):
         self._bound = ()            # the weight arrays bound to it
         self.initial_state_grads = None
 
+    def __getstate__(self):
+        """copy/deepcopy: everything but the kernel object (rebuilt) and a pending forward."""
+        state = dict(self.__dict__)
+        state.update(_kernel=None, _kernel_opts=None, _bound=(), _pending=None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.built:
+            self._make_kernel()
+
     # -- weights ---------------------------------------------------------------------------
     @property
     def gates(self):
