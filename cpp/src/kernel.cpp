@@ -37,6 +37,11 @@ void* Workspace::reserve(std::size_t bytes) {
   return buf_.get();
 }
 
+WorkspacePool& WorkspacePool::shared() {
+  static WorkspacePool* pool = new WorkspacePool;  // never destroyed: calls may outlive exit
+  return *pool;
+}
+
 WorkspacePool::Lease WorkspacePool::take() {
   std::unique_ptr<Workspace> ws;
   {
@@ -62,7 +67,6 @@ struct RnnKernel<T>::Impl {
   RnnSpec spec;
   RnnWeights<T> weights;
   bool bound = false;
-  detail::WorkspacePool workspaces;
   // The training forward's inputs and cache, for the backward.
   std::mutex training;  // held by a training forward or a backward while it runs
   detail::Workspace cache;
@@ -135,7 +139,7 @@ void RnnKernel<T>::forward(const KernelForward<T>& c) {
     k.trained.batch = -1;  // the cache is invalid until this forward completes
     a.cache = static_cast<T*>(k.cache.reserve(cache_size(s) * sizeof(T)));
   }
-  auto lease = k.workspaces.take();
+  auto lease = detail::WorkspacePool::shared().take();
   a.workspace = static_cast<T*>((*lease).reserve(forward_workspace_size(s) * sizeof(T)));
   detail::run_forward<T>(s, a);  // s validated by call_spec
   if (c.training) {
@@ -162,7 +166,7 @@ void RnnKernel<T>::backward(const KernelBackward<T>& c) {
   BackwardArgs<T> a{k.x, w.kernel, w.recurrent_kernel, w.bias, k.mask, k.input_dropout,
                     k.recurrent_dropout, cache, c.d_outputs, c.d_last, c.d_h_n, c.d_c_n, c.d_x,
                     c.d_kernel, c.d_recurrent_kernel, c.d_bias, c.d_h0, c.d_c0};  // as above
-  auto lease = k.workspaces.take();
+  auto lease = detail::WorkspacePool::shared().take();
   a.workspace = static_cast<T*>((*lease).reserve(backward_workspace_size(s) * sizeof(T)));
   detail::run_backward<T>(s, a);  // s validated by the training forward
 }

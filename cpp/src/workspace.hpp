@@ -25,9 +25,13 @@ class Workspace {
 };
 
 // Workspaces for concurrent calls: each call takes one (a new one when all are taken) and
-// gives it back, so one thread's calls keep reusing the same buffer.
+// gives it back, so one thread's calls keep reusing the same buffer. Workspaces hold nothing
+// between calls, so the kernels of a process share one pool: a model's layers, called one
+// after the other, use the same memory, as many buffers exist as calls ever ran at once.
 class WorkspacePool {
  public:
+  static WorkspacePool& shared();
+
   class Lease {
    public:
     Lease(WorkspacePool& pool, std::unique_ptr<Workspace> ws) : pool_(pool), ws_(std::move(ws)) {}

@@ -1,14 +1,19 @@
 // A recurrent layer's kernel object: built once from the cell, its sizes and options (checked
-// there), it owns its workspaces and the training cache, and is called with the per-call
-// arrays only. The backward of a training forward needs no inputs again: the kernel keeps
-// what that forward used. Conventions (shapes, layouts, masks, dropout) in common.hpp; the
-// low-level kernels it runs in rnn.hpp.
+// there), it owns the training cache and manages its workspaces, and is called with the
+// per-call arrays only. The backward of a training forward needs no inputs again: the kernel
+// keeps what that forward used. Conventions (shapes, layouts, masks, dropout) in common.hpp;
+// the low-level kernels it runs in rnn.hpp.
+//
+// Memory: the cache is the kernel's own (grown to the largest training forward, kept). A
+// workspace is scratch of one call: each call takes one from a pool that the kernels of the
+// process share (created on first need, grown and kept; 2 MiB-aligned and advised as huge
+// pages when large), so a model's layers, called one after the other, reuse the same memory.
 //
 // Threads: forward with training == false may run concurrently from any number of threads
-// (each call takes its own workspace from the kernel's pool, created on first need and kept).
-// A training forward and the backward use the kernel's cache, so they run one at a time: a
-// training call while another one runs throws std::runtime_error. bind_weights must not run
-// concurrently with calls. Every call fixes the OpenMP thread count when it starts.
+// (each call holds its own workspace). A training forward and the backward use the kernel's
+// cache, so they run one at a time: a training call while another one runs throws
+// std::runtime_error. bind_weights must not run concurrently with calls. Every call fixes the
+// OpenMP thread count when it starts.
 #pragma once
 
 #include <cstddef>
