@@ -74,7 +74,8 @@ inline py::array check_array(const py::handle& obj, const std::string& name, con
   const bool writes = e.access != Access::Read;
   if (!(a.flags() & py::array::c_style) || (writes && !a.writeable()))
     throw py::value_error(
-        name + (e.access == Access::Read ? ": expected a C-contiguous array (use np.ascontiguousarray)"
+        name + (e.access == Access::Read
+                    ? ": expected a C-contiguous array (use np.ascontiguousarray)"
                 : e.access == Access::Write
                     ? ": expected a writeable C-contiguous array (the result is written into it)"
                     : ": must be a writeable C-contiguous array (updated in place)"));

@@ -34,7 +34,8 @@ fastrnn::DenseActivation parse(const std::string& name) {
   if (name == kSoftmax) a.softmax = true;
   else if (!fastrnn::activation_from_name(name.c_str(), &a.elementwise)) {
     std::string names;
-    for (auto n : dense_activations()) names += (names.empty() ? "'" : ", '") + std::string(py::str(n)) + "'";
+    for (auto n : dense_activations())
+      names += (names.empty() ? "'" : ", '") + std::string(py::str(n)) + "'";
     throw py::value_error("activation: expected one of " + names + ", got '" + name + "'");
   }
   return a;

@@ -36,7 +36,8 @@ fastrnn::SparseScratch<T> scratch_for(index_t V, index_t E, index_t N) {
 
 // The slot arrays this optimizer needs, each checked and turned into a pointer by `get`.
 template <typename T, typename Get>
-fastrnn::OptimizerSlots<T> slots_of(const fastrnn::OptimizerStep& st, const py::dict& slots, Get get) {
+fastrnn::OptimizerSlots<T> slots_of(const fastrnn::OptimizerStep& st, const py::dict& slots,
+                                    Get get) {
   using fastrnn::OptimizerKind;
   const bool has_mom = st.momentum != 0.0;
   std::vector<const char*> need;
@@ -124,11 +125,14 @@ void dense_typed(const fastrnn::OptimizerStep& st, const py::list& weights, cons
     const Shape shape = shape_of(py::reinterpret_borrow<py::array>(wobj));
     const py::array w = in_place<T>(wobj, "weights" + at, shape, "the first weight's");
     const py::handle gobj = grads[i];
-    if (py::isinstance<py::array>(gobj) && shape_of(py::reinterpret_borrow<py::array>(gobj)) != shape)
-      throw py::value_error("grads" + at + ": gradient of shape " +
-                            shape_str(py::reinterpret_borrow<py::array>(gobj)) +
-                            " for a weight of shape " + shape_str(shape));
-    const py::array g = check_array(gobj, "grads" + at, {py::dtype::of<T>(), shape, "the weight's"});
+    if (py::isinstance<py::array>(gobj)) {
+      const Shape gshape = shape_of(py::reinterpret_borrow<py::array>(gobj));
+      if (gshape != shape)
+        throw py::value_error("grads" + at + ": gradient of shape " + shape_str(gshape) +
+                              " for a weight of shape " + shape_str(shape));
+    }
+    const py::array g =
+        check_array(gobj, "grads" + at, {py::dtype::of<T>(), shape, "the weight's"});
     if (!py::isinstance<py::dict>(slots[i]))
       throw py::type_error("slots" + at + ": expected a dict of slot arrays");
     DenseJob<T> job;

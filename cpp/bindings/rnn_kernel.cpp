@@ -80,15 +80,18 @@ class Kernel {
     o.go_backwards = go_backwards;
     o.zero_output_for_mask = zero_output_for_mask;
     if (input_dim < 1)
-      throw py::value_error("input_dim: expected an integer >= 1, got " + std::to_string(input_dim));
-    if (units < 1) throw py::value_error("units: expected an integer >= 1, got " + std::to_string(units));
+      throw py::value_error("input_dim: expected an integer >= 1, got " +
+                            std::to_string(input_dim));
+    if (units < 1)
+      throw py::value_error("units: expected an integer >= 1, got " + std::to_string(units));
     dtype_ = py::dtype::from_args(dtype);
     if (same_dtype(dtype_, py::dtype::of<float>()))
       f32_ = std::make_unique<fastrnn::RnnKernel<float>>(c, input_dim, units, o);
     else if (same_dtype(dtype_, py::dtype::of<double>()))
       f64_ = std::make_unique<fastrnn::RnnKernel<double>>(c, input_dim, units, o);
     else
-      throw py::type_error("dtype: expected float32 or float64, got " + std::string(py::str(dtype_)));
+      throw py::type_error("dtype: expected float32 or float64, got " +
+                           std::string(py::str(dtype_)));
   }
 
   const fastrnn::RnnSpec& spec() const { return f32_ ? f32_->spec() : f64_->spec(); }
@@ -157,9 +160,11 @@ class Kernel {
     groups = 0;
     if (obj.is_none()) return no_array();
     const index_t G = info().gates;
-    const bool per_gate = py::isinstance<py::array>(obj) && py::reinterpret_borrow<py::array>(obj).ndim() == 3;
+    const bool per_gate =
+        py::isinstance<py::array>(obj) && py::reinterpret_borrow<py::array>(obj).ndim() == 3;
     groups = per_gate ? static_cast<int>(G) : 1;
-    return check_array(obj, name, {dtype_, per_gate ? Shape{G, B, K} : Shape{B, K}, "the dtype of x"});
+    return check_array(obj, name,
+                       {dtype_, per_gate ? Shape{G, B, K} : Shape{B, K}, "the dtype of x"});
   }
 
   template <typename T>
@@ -173,7 +178,8 @@ class Kernel {
     const fastrnn::CellInfo& ci = info();
     const py::array x = check_array(x_obj, "x", {dtype_, {-1, -1, s.input}, "the kernel's dtype"});
     const index_t B = x.shape(0), Tn = x.shape(1), H = s.hidden;
-    const std::vector<py::object> init = state_list(initial_state, "initial_state", ci.states, ci.name);
+    const std::vector<py::object> init =
+        state_list(initial_state, "initial_state", ci.states, ci.name);
     std::vector<py::array> h0(ci.states, no_array());
     for (int i = 0; i < ci.states; ++i)
       h0[i] = check_optional(init[i], "initial_state[" + std::to_string(i) + "]",
@@ -222,7 +228,8 @@ class Kernel {
     const fastrnn::RnnSpec& s = k.spec();
     const fastrnn::CellInfo& ci = info();
     const index_t B = k.trained_batch(), Tn = k.trained_steps(), D = s.input, H = s.hidden;
-    const py::array dy = check_optional(d_outputs, "d_outputs", {dtype_, {B, Tn, H}, "the dtype of x"});
+    const py::array dy =
+        check_optional(d_outputs, "d_outputs", {dtype_, {B, Tn, H}, "the dtype of x"});
     const py::array dl = check_optional(d_last, "d_last", {dtype_, {B, H}, "the dtype of x"});
     const std::vector<py::object> ds = state_list(d_states, "d_states", ci.states, ci.name);
     std::vector<py::array> dstate(ci.states, no_array());

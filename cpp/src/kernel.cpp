@@ -127,7 +127,8 @@ template <typename T>
 void RnnKernel<T>::forward(const KernelForward<T>& c) {
   Impl& k = *impl_;
   if (!k.bound) throw std::logic_error("RnnKernel: forward before bind_weights");
-  const RnnSpec s = k.call_spec(c.batch, c.steps, c.input_dropout_groups, c.recurrent_dropout_groups);
+  const RnnSpec s =
+      k.call_spec(c.batch, c.steps, c.input_dropout_groups, c.recurrent_dropout_groups);
   const RnnWeights<T>& w = k.weights;
   ForwardArgs<T> a{c.x, w.kernel, w.recurrent_kernel, w.bias, c.h0, c.c0, c.mask,
                    c.input_dropout, c.recurrent_dropout, c.outputs, c.last_output, c.h_n,

@@ -74,7 +74,9 @@ inline int team_size(const RnnSpec& s) { return s.threads > 0 ? s.threads : get_
 
 // The calling thread's slice of a scratch of team_size(s) thread_scratch_size slices.
 template <typename T>
-T* thread_scratch(const RnnSpec& s, T* base) { return base + thread_index() * thread_scratch_size(s); }
+T* thread_scratch(const RnnSpec& s, T* base) {
+  return base + thread_index() * thread_scratch_size(s);
+}
 
 inline std::size_t fwd_ws(const RnnSpec& s) {
   const int G = num_gates(s.cell);

@@ -59,7 +59,8 @@ struct LstmCell : CellDefaults {
     void step(BwdStep<T>& st) const {
       const index_t nb = st.nb, H = g.H, GH = g.GH, Tn = g.T;
       auto P = carr(c_gates + st.row0 * GH, nb, GH, Tn * GH);
-      auto i = P.leftCols(H), f = P.middleCols(H, H), gg = P.middleCols(2 * H, H), o = P.rightCols(H);
+      auto i = P.leftCols(H), f = P.middleCols(H, H), gg = P.middleCols(2 * H, H);
+      auto o = P.rightCols(H);
       auto cp = carr(c_cprev + st.row0 * H, nb, H, Tn * H);
       auto dht = carr(st.dht, nb, H, H);
       auto tc = arr(st.t1, nb, H, H);
