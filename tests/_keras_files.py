@@ -297,16 +297,6 @@ def train_step(model, x, y):
     return float(loss), [np.asarray(w) for w in model.get_weights()]
 
 
-def _keras2_hard_sigmoid_available():
-    """Whether fastrnn has Keras 2's hard_sigmoid (clip(0.2x + 0.5, 0, 1)) for recurrent
-    layers: branch wt-cxx adds it."""
-    try:
-        fastrnn.layers.LSTM(1, recurrent_activation="keras2_hard_sigmoid")
-    except ValueError:
-        return False
-    return True
-
-
 # --- files written once per test session -----------------------------------------------------
 _FOLDER = []
 
@@ -355,19 +345,6 @@ def written(name):
                 _CACHE[name] = Written(keras2(), recipe, ("h5", "keras"),
                                        "first_layer" if i % 2 == 0 else "input")
     return _CACHE[name]
-
-
-def _needs_keras2_hard_sigmoid():
-    import pytest
-    from fastrnn.keras_files import UnsupportedKerasFeature
-    return pytest.mark.xfail(
-        not _keras2_hard_sigmoid_available(), strict=True, raises=UnsupportedKerasFeature,
-        reason="needs fastrnn's keras2_hard_sigmoid activation (branch wt-cxx)")
-
-
-# Marks the tests of Keras 2 files with hard_sigmoid: they fail (as expected) until fastrnn
-# has Keras 2's hard_sigmoid, then run as ordinary tests.
-needs_keras2_hard_sigmoid = _needs_keras2_hard_sigmoid()
 
 
 # --- Functional graphs ----------------------------------------------------------------------

@@ -17,7 +17,6 @@ from fastrnn.keras_files import (UnsupportedKerasFeature, load_any, load_keras_m
 from fastrnn.keras_files.errors import Source
 from fastrnn.keras_files.functional import parse_functional
 
-needs_keras2_hard_sigmoid = kf.needs_keras2_hard_sigmoid
 K3 = [r[0] for r in kf.K3_RECIPES]
 K2 = [r[0] for r in kf.K2_RECIPES]
 # (recipe, format) pairs whose training step is compared: every optimizer of both Kerases.
@@ -87,7 +86,6 @@ def test_new_layers(name):
     kf.assert_close(load_keras_model(w.paths["h5"]).predict(w.x), w.ref)
 
 
-@needs_keras2_hard_sigmoid
 def test_keras2_imdb_model_keeps_keras2_hard_sigmoid():
     w = kf.written(kf.IMDB_RECIPE[0])
     for fmt in ("h5", "keras"):
@@ -286,7 +284,6 @@ def test_loads_without_tensorflow(tmp_path):
     kf.assert_close(out["k2_masked"], kf.written("k2_masked").ref)
 
 
-@needs_keras2_hard_sigmoid
 def test_keras2_imdb_model_without_tensorflow(tmp_path):
     """The issue's "Done when": a Keras-2-era IMDB model (tf-keras, hard_sigmoid) predicts
     exactly as tf-keras does, in a process where TensorFlow and Keras cannot be imported."""
