@@ -424,6 +424,7 @@ def cmd_export(args):
                      opset_version=args.opset)
     except (ValueError, ImportError) as e:     # ExportError is a ValueError
         raise CliError(str(e)) from e
+    return 0
 
 
 # --- convert ------------------------------------------------------------------------------------
