@@ -1,16 +1,20 @@
 """Interleaved A/B timing of two fastrnn builds on the same configurations.
 
     python bench/ab_compare.py A B [--configs lstm-E32 bilstm] [--rounds 5] [--threads 2]
+                               [--mode train|infer|latency]
 
 A and B are each a PYTHONPATH entry holding a `fastrnn` package (e.g. /tmp/base/python and
 python), or a `_core*.so` file, which is run inside a temporary copy of this tree's
 python/fastrnn (the Python side must then fit that extension). Every round runs one worker
-process per side and configuration (the training step of bench/frameworks/fastrnn.py on
-bench/worker.py's data, weights from a fixed seed: the step time depends on the weights, as
-gradients that fade over a long sequence turn denormal), alternating which side goes first,
-so that both builds see the same drift of a shared machine. Prints, per configuration, each
-side's median over the rounds of the per-process median step time, of its CPU time (less
-disturbed by other load) and B/A (below 1: B is faster).
+process per side and configuration (the mode's call of bench/frameworks/fastrnn.py on
+bench/worker.py's data: the training step by default, or the recurrent block's inference
+call, or the batch-1 model forward timed per call; weights from a fixed seed: the step time
+depends on the weights, as gradients that fade over a long sequence turn denormal),
+alternating which side goes first, so that both builds see the same drift of a shared
+machine. Prints, per configuration, each side's median over the rounds of the per-process
+median time, of its CPU time (less disturbed by other load), of the per-process minimum (on
+a shared machine, the closest to a quiet one's time for short calls) and B/A (below 1: B is
+faster).
 """
 import argparse
 import json
@@ -48,7 +52,7 @@ def python_path(side, tmp):
 
 
 def worker(cfg):
-    """In the worker process: time the training step; print (median ms, median CPU ms)."""
+    """In the worker process: time the mode's call; print (median ms, median CPU ms, min ms)."""
     common.apply_thread_env(cfg["threads"])
     import fastrnn
     import worker as bench_worker
@@ -56,8 +60,10 @@ def worker(cfg):
     framework.setup(cfg["threads"])
     fastrnn.utils.set_random_seed(cfg["seed"])
     bench = framework.Bench(cfg, bench_worker.make_data(cfg))
-    m = common.measure(bench.train, cfg["warmup"], cfg["repeats"], 0.0)
-    print(json.dumps([m["median_ms"], statistics.median(m["cpu_ms"])]))
+    mode = cfg["ab_mode"]
+    m = common.measure(getattr(bench, mode), cfg["warmup"], cfg["repeats"], 0.0,
+                       per_call=mode == "latency")
+    print(json.dumps([m["median_ms"], statistics.median(m["cpu_ms"]), m["min_ms"]]))
 
 
 def run_worker(path, cfg):
@@ -84,38 +90,44 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=common.default_threads())
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--repeats", type=int, default=7, help="timed steps per process")
+    ap.add_argument("--repeats", type=int, default=7, help="timed calls per process")
+    ap.add_argument("--mode", choices=("train", "infer", "latency"), default="train")
     ap.add_argument("--seed", type=int, default=0, help="of the model's initial weights")
     ap.add_argument("--json", help="also write the samples here")
     args = ap.parse_args(argv)
     grid = [c for c in configs.full_grid() + configs.quick_grid() + configs.smoke_grid()
-            if "train" in c["modes"]]
+            if args.mode in c["modes"]]
     chosen = [c for c in grid if any(p in c["name"] for p in args.configs)]
     if not chosen:
         raise SystemExit(f"--configs {args.configs} matched nothing in bench/configs.py")
     with tempfile.TemporaryDirectory() as tmp:
         paths = {"A": python_path(args.a, tmp), "B": python_path(args.b, tmp)}
-        samples = {c["name"]: {"A": [], "B": [], "A_cpu": [], "B_cpu": []} for c in chosen}
+        samples = {c["name"]: {"A": [], "B": [], "A_cpu": [], "B_cpu": [], "A_min": [],
+                               "B_min": []} for c in chosen}
         for r in range(args.rounds):
             for cfg in chosen:
                 run_cfg = dict(cfg, threads=args.threads, warmup=args.warmup,
-                               repeats=args.repeats, seed=args.seed)
+                               repeats=args.repeats, seed=args.seed, ab_mode=args.mode)
                 for side in ("AB" if r % 2 == 0 else "BA"):
-                    ms, cpu = run_worker(paths[side], run_cfg)
+                    ms, cpu, low = run_worker(paths[side], run_cfg)
                     samples[cfg["name"]][side].append(ms)
                     samples[cfg["name"]][side + "_cpu"].append(cpu)
-                    print(f"round {r + 1}/{args.rounds} {cfg['name']} {side}: {ms:.2f} ms "
-                          f"(CPU {cpu:.2f} ms)", file=sys.stderr, flush=True)
-    print(f"A = {args.a}\nB = {args.b}\n{args.threads} threads, {args.rounds} rounds "
-          f"(median of {args.repeats} steps per process), weights seed {args.seed}\n")
-    print("| configuration | A ms | B ms | B/A | A CPU ms | B CPU ms | B/A CPU | A rounds | "
-          "B rounds |\n|---|---|---|---|---|---|---|---|---|")
+                    samples[cfg["name"]][side + "_min"].append(low)
+                    print(f"round {r + 1}/{args.rounds} {cfg['name']} {side}: {ms:.3f} ms "
+                          f"(CPU {cpu:.3f} ms, min {low:.3f} ms)", file=sys.stderr, flush=True)
+    print(f"A = {args.a}\nB = {args.b}\n{args.threads} threads, mode {args.mode}, "
+          f"{args.rounds} rounds (median of {args.repeats} calls per process), weights seed "
+          f"{args.seed}\n")
+    print("| configuration | A ms | B ms | B/A | A CPU ms | B CPU ms | B/A CPU | A min ms | "
+          "B min ms | B/A min | A rounds | B rounds |\n|---|---|---|---|---|---|---|---|---|---|"
+          "---|---|")
     for name, s in samples.items():
         a, b = statistics.median(s["A"]), statistics.median(s["B"])
         ca, cb = statistics.median(s["A_cpu"]), statistics.median(s["B_cpu"])
-        print(f"| {name} | {a:.2f} | {b:.2f} | {b / a:.3f} | {ca:.2f} | {cb:.2f} | "
-              f"{cb / ca:.3f} | {' '.join(f'{v:.1f}' for v in s['A'])} | "
-              f"{' '.join(f'{v:.1f}' for v in s['B'])} |")
+        la, lb = statistics.median(s["A_min"]), statistics.median(s["B_min"])
+        print(f"| {name} | {a:.3f} | {b:.3f} | {b / a:.3f} | {ca:.3f} | {cb:.3f} | "
+              f"{cb / ca:.3f} | {la:.3f} | {lb:.3f} | {lb / la:.3f} | "
+              f"{' '.join(f'{v:.2f}' for v in s['A'])} | {' '.join(f'{v:.2f}' for v in s['B'])} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"a": args.a, "b": args.b, "threads": args.threads, "seed": args.seed,

@@ -6,8 +6,7 @@
 //   h' = z * h + (1 - z) * hh
 // With recurrent dropout, "h" in a matmul is h * mask of that gate's group; the final blend
 // uses the undropped h (as Keras does).
-#include "activations.hpp"
-#include "loop.hpp"
+#include "define_cell.hpp"
 
 namespace fastrnn {
 using namespace detail;
@@ -26,6 +25,10 @@ struct GruCell : CellDefaults {
   static int grad_arrays(const RnnSpec& s) { return s.reset_after ? 2 : 1; }
   // reset_before: the candidate matmul's left operand r * h_dropped, rebuilt for all rows.
   static std::size_t row_scratch(const RnnSpec& s) { return s.reset_after ? 0 : s.hidden; }
+  // reset_before needs all of r before the candidate's product: the unfused loop.
+  static bool fused(const RnnSpec& s) { return s.recurrent_dropout_groups == 0 && s.reset_after; }
+  // Fused accumulators: z, r (x and h parts summed), x W_h, h U_h (apart: r scales the latter).
+  static constexpr int accumulators = 4;
 
   // Dropout group whose mask multiplies h in the candidate (h) gate's recurrent matmul.
   static int candidate_group(int groups) { return groups == 1 ? 0 : 2; }
@@ -75,6 +78,39 @@ struct GruCell : CellDefaults {
         arr(c_gates + st.row0 * GH, nb, GH, Tn * GH) = P;
         if (after) arr(c_rh + st.row0 * H, nb, H, Tn * H) = R.rightCols(H);
       }
+    }
+  };
+
+  // reset_after only. The recurrent biases of z and r join the input projection's.
+  template <typename T>
+  struct Fused : Forward<T> {
+    using Forward<T>::g, Forward<T>::spec, Forward<T>::a, Forward<T>::c_gates, Forward<T>::c_rh,
+        Forward<T>::c_hprev, Forward<T>::ibias, Forward<T>::rbias;
+    using Vec = simd::V<T>;
+    explicit Fused(const FwdContext<T>& c) : Forward<T>(c) {}
+    T folded_bias(index_t col) const {
+      if (!ibias) return T(0);
+      return col < 2 * g.H ? ibias[col] + rbias[col] : ibias[col];
+    }
+    T recurrent_bias(index_t col) const { return ibias && col >= 2 * g.H ? rbias[col] : T(0); }
+    Vec block(const Vec* acc, const T* xp, const T* rb, Vec h, Vec&, FusedAt<T> at) const {
+      using simd::activation, simd::load, simd::store_n;
+      constexpr int W = simd::kW<T>;
+      const Activation ra = spec.recurrent_activation;
+      const Vec z = activation(ra, acc[0] + load(xp));
+      const Vec r = activation(ra, acc[1] + load(xp + W));
+      const Vec rh = acc[3] + load(rb + 2 * W);
+      const Vec hh = activation(spec.activation, (acc[2] + load(xp + 2 * W)) + r * rh);
+      if (c_gates) {
+        const index_t H = g.H, n = at.lanes;
+        T* gr = c_gates + at.row * g.GH + at.col;
+        store_n(gr, z, n);
+        store_n(gr + H, r, n);
+        store_n(gr + 2 * H, hh, n);
+        store_n(c_rh + at.row * H + at.col, rh, n);
+        store_n(c_hprev + at.row * H + at.col, h, n);
+      }
+      return z * h + (T(1) - z) * hh;
     }
   };
 

@@ -252,28 +252,5 @@ void backward_pass(const RnnSpec& spec, const BackwardArgs<T>& a) {
   }
 }
 
-template <typename CellT>
-constexpr CellOps make_cell_ops() {
-  return CellOps{
-      CellInfo{CellT::name, CellT::gates, CellT::states, CellT::uses_recurrent_activation,
-               CellT::uses_reset_after},
-      &CellT::bias_rows, &CellT::cache_width, &CellT::grad_arrays, &CellT::row_scratch,
-      &forward_pass<CellT, float>, &forward_pass<CellT, double>,
-      &backward_pass<CellT, float>, &backward_pass<CellT, double>};
-}
-
 }  // namespace detail
 }  // namespace fastrnn
-
-// Ends a cell's .cpp: instantiates the loops on its traits and registers it as Cell::E.
-#define FASTRNN_DEFINE_CELL(E, Traits)                                                       \
-  namespace fastrnn {                                                                         \
-  template void detail::forward_pass<Traits, float>(const RnnSpec&, const ForwardArgs<float>&); \
-  template void detail::forward_pass<Traits, double>(const RnnSpec&,                          \
-                                                     const ForwardArgs<double>&);             \
-  template void detail::backward_pass<Traits, float>(const RnnSpec&,                          \
-                                                     const BackwardArgs<float>&);             \
-  template void detail::backward_pass<Traits, double>(const RnnSpec&,                         \
-                                                      const BackwardArgs<double>&);           \
-  const detail::CellOps detail::cell_ops_##E = detail::make_cell_ops<Traits>();               \
-  }

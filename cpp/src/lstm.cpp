@@ -2,8 +2,7 @@
 //   i = ra(x Wi + h Ui + bi)   f = ra(x Wf + h Uf + bf)   g = a(x Wc + h Uc + bc)
 //   o = ra(x Wo + h Uo + bo)   c' = f*c + i*g             h' = o * a(c')
 // (a = activation, ra = recurrent_activation).
-#include "activations.hpp"
-#include "loop.hpp"
+#include "define_cell.hpp"
 
 namespace fastrnn {
 using namespace detail;
@@ -14,6 +13,8 @@ struct LstmCell : CellDefaults {
   // Cache, blocks of [B,T,width] indexed by input time: gates i,f,c,o after activation [4H],
   // c_prev [H], h_prev [H] (h before recurrent dropout).
   static std::size_t cache_width(const RnnSpec& s) { return 6 * s.hidden; }
+  static bool fused(const RnnSpec& s) { return s.recurrent_dropout_groups == 0; }
+  static constexpr int accumulators = gates;  // of the fused product: one per gate
 
   template <typename T>
   struct Forward : FwdContext<T> {
@@ -44,6 +45,38 @@ struct LstmCell : CellDefaults {
       activate(spec.activation, cn, hn);
       hn *= P.rightCols(H);
       if (a.cache) arr(c_gates + st.row0 * GH, nb, GH, Tn * GH) = P;
+    }
+  };
+
+  // The fused forward's unit block (fused.hpp): the same step in registers.
+  template <typename T>
+  struct Fused : Forward<T> {
+    using Forward<T>::g, Forward<T>::spec, Forward<T>::a, Forward<T>::c_gates,
+        Forward<T>::c_cprev, Forward<T>::c_hprev;
+    using Vec = simd::V<T>;
+    explicit Fused(const FwdContext<T>& c) : Forward<T>(c) {}
+    T folded_bias(index_t col) const { return a.bias ? a.bias[col] : T(0); }
+    T recurrent_bias(index_t) const { return T(0); }
+    Vec block(const Vec* acc, const T* xp, const T*, Vec h, Vec& c, FusedAt<T> at) const {
+      using simd::activation, simd::load, simd::store_n;
+      constexpr int W = simd::kW<T>;
+      const Activation ra = spec.recurrent_activation, act = spec.activation;
+      const Vec i = activation(ra, acc[0] + load(xp));
+      const Vec f = activation(ra, acc[1] + load(xp + W));
+      const Vec gg = activation(act, acc[2] + load(xp + 2 * W));
+      const Vec o = activation(ra, acc[3] + load(xp + 3 * W));
+      if (c_gates) {
+        const index_t H = g.H, n = at.lanes;
+        T* gr = c_gates + at.row * g.GH + at.col;
+        store_n(gr, i, n);
+        store_n(gr + H, f, n);
+        store_n(gr + 2 * H, gg, n);
+        store_n(gr + 3 * H, o, n);
+        store_n(c_cprev + at.row * H + at.col, c, n);
+        store_n(c_hprev + at.row * H + at.col, h, n);
+      }
+      c = f * c + i * gg;
+      return o * activation(act, c);
     }
   };
 

@@ -73,8 +73,10 @@ std::size_t cache_size(const RnnSpec& s) {
   return s.batch * s.steps * detail::cell_ops(s.cell).cache_width(s);
 }
 
-std::size_t forward_workspace_size(const RnnSpec& s) { return detail::fwd_ws(s); }
-std::size_t backward_workspace_size(const RnnSpec& s) { return detail::bwd_ws(s); }
+std::size_t forward_workspace_size(const RnnSpec& s) { return detail::cell_ops(s.cell).forward_ws(s); }
+std::size_t backward_workspace_size(const RnnSpec& s) {
+  return detail::cell_ops(s.cell).backward_ws(s);
+}
 
 namespace detail {
 

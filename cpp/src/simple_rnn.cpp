@@ -1,6 +1,5 @@
 // SimpleRNN: h' = a(x W + b + h U).
-#include "activations.hpp"
-#include "loop.hpp"
+#include "define_cell.hpp"
 
 namespace fastrnn {
 using namespace detail;
@@ -12,6 +11,8 @@ struct SimpleRnnCell : CellDefaults {
   // Cache, blocks of [B,T,width] indexed by input time: h_new [H], h_prev [H] (h before
   // recurrent dropout).
   static std::size_t cache_width(const RnnSpec& s) { return 2 * s.hidden; }
+  static bool fused(const RnnSpec& s) { return s.recurrent_dropout_groups == 0; }
+  static constexpr int accumulators = gates;  // of the fused product: one per gate
 
   template <typename T>
   struct Forward : FwdContext<T> {
@@ -31,6 +32,23 @@ struct SimpleRnnCell : CellDefaults {
       if (a.bias) P.rowwise() += CRow<T>(a.bias, H);
       activate(spec.activation, P, arr(st.hn, nb, H, H));
       if (a.cache) arr(c_hnew + st.row0 * H, nb, H, Tn * H) = carr(st.hn, nb, H, H);
+    }
+  };
+
+  template <typename T>
+  struct Fused : Forward<T> {
+    using Forward<T>::g, Forward<T>::spec, Forward<T>::a, Forward<T>::c_hnew, Forward<T>::c_hprev;
+    using Vec = simd::V<T>;
+    explicit Fused(const FwdContext<T>& c) : Forward<T>(c) {}
+    T folded_bias(index_t col) const { return a.bias ? a.bias[col] : T(0); }
+    T recurrent_bias(index_t) const { return T(0); }
+    Vec block(const Vec* acc, const T* xp, const T*, Vec h, Vec&, FusedAt<T> at) const {
+      const Vec hn = simd::activation(spec.activation, acc[0] + simd::load(xp));
+      if (c_hnew) {
+        simd::store_n(c_hnew + at.row * g.H + at.col, hn, at.lanes);
+        simd::store_n(c_hprev + at.row * g.H + at.col, h, at.lanes);
+      }
+      return hn;
     }
   };
 

@@ -1,0 +1,367 @@
+// The fused forward pass: every cell computation of a step happens in registers, right after
+// the recurrent product of the same unit block, and the input projection is laid out so that
+// a step reads one contiguous block. Used for training (writing the usual cache, which the
+// backward of loop.hpp reads) and inference (no cache) alike, whenever the cell supports it
+// (CellT::fused(spec): no recurrent dropout, plus the cell's own conditions).
+//
+// Unit blocks: the H units are cut into nub = ceil(H/W) blocks of W units (W: lanes of a
+// vector); a block's G gates are G vectors. Weights [K, G*H] (Keras column order) are packed
+// as one panel per unit block, K rows of G*W values (row k, gate g, lane l: M[k, g*H + u*W + l],
+// zero past H), so that one micro-kernel tile computes all gates of the same units and the
+// cell's element-wise work follows in registers (cells: `block`, their epilogue). The input
+// projection x W + bias is time-major [T, B, nub*G*W] in the same order.
+//
+// Threads split the work in one of two ways, fixed per call:
+//   rows:    each thread owns a block of batch rows, all units, for all steps: no barrier
+//            inside the time loop (the batch is large enough to feed every thread);
+//   columns: each thread owns a range of unit blocks, all rows: its share of the recurrent
+//            weights stays in its own cache, at the price of one barrier per step (every
+//            thread reads all of h). Used for small batches (batch 1: the only way to use
+//            more than one core) and for large H, where a thread's share of U would not fit
+//            in its L2 otherwise.
+// Each output element is computed by the same instructions whichever way the work is split
+// (the products sum over k in order; element-wise work is per lane), so results do not depend
+// on the thread count.
+#pragma once
+
+#include <algorithm>
+#include <type_traits>
+
+#include "barrier.hpp"
+#include "loop.hpp"
+#include "simd.hpp"
+
+namespace fastrnn {
+namespace detail {
+
+struct Units {
+  index_t H, G, W, nub, Hp;
+  Units(index_t h, index_t gates, index_t w)
+      : H(h), G(gates), W(w), nub((h + w - 1) / w), Hp(((h + w - 1) / w) * w) {}
+  index_t block() const { return G * W; }    // values of one unit block in a projection row
+  index_t row() const { return nub * G * W; }  // values of a projection row
+  std::size_t panel(index_t K) const { return static_cast<std::size_t>(K) * G * W; }
+  index_t lanes(index_t u) const { return std::min(W, H - u * W); }
+};
+
+// Packed weights (pack_units): unit block u, row k, gate g at base + u*us + (k*G + g)*W.
+template <typename T>
+struct UnitWeights {
+  const T* base;
+  index_t us;
+};
+
+// Panels [u0, u1) of the [K, G*H] matrix at(k, col), zero past H.
+template <typename T, typename At>
+void pack_units(const Units& un, index_t K, index_t u0, index_t u1, At at, T* out) {
+  for (index_t u = u0; u < u1; ++u) {
+    T* p = out + u * un.panel(K);
+    for (index_t k = 0; k < K; ++k)
+      for (index_t g = 0; g < un.G; ++g)
+        for (index_t l = 0; l < un.W; ++l) {
+          const index_t j = u * un.W + l;
+          *p++ = j < un.H ? at(k, g * un.H + j) : T(0);
+        }
+  }
+}
+
+// The same for a row-major M [K, G*H] (ld G*H), full blocks copied a vector at a time.
+template <typename T>
+void pack_units(const Units& un, index_t K, index_t u0, index_t u1, const T* M, T* out) {
+  const index_t GH = un.G * un.H;
+  for (index_t u = u0; u < u1; ++u) {
+    if (un.lanes(u) < un.W) {
+      pack_units<T>(un, K, u, u + 1, [&](index_t k, index_t c) { return M[k * GH + c]; }, out);
+      continue;
+    }
+    T* p = out + u * un.panel(K);
+    for (index_t k = 0; k < K; ++k)
+      for (index_t g = 0; g < un.G; ++g, p += un.W)
+        simd::store(p, simd::load(M + k * GH + g * un.H + u * un.W));
+  }
+}
+
+// The panels of pack_units for a [K, G*H] matrix.
+template <typename T>
+UnitWeights<T> packed_weights(const Units& un, index_t K, const T* panels) {
+  return {panels, static_cast<index_t>(un.panel(K))};
+}
+
+// acc[r][u*NA + slot(g)] += sum over k of A[r, k] * B(k, u, g) for r < MR, u < NU, g < G,
+// B(k, u, g) the vector at P + u*us + (k*G + g)*W, slot(g) = g except for the last gate with
+// kLastApart: NA - 1 (GRU keeps h U_h apart from x W_h). Sums run over k in order, one
+// accumulator per element.
+template <typename T, int G, int NA, bool kLastApart, int MR, int NU>
+inline void tile(const T* A, index_t lda, index_t K, const T* P, index_t us,
+                 simd::V<T> (&acc)[MR][NU * NA]) {
+  using Vec = simd::V<T>;
+  constexpr int W = simd::kW<T>;
+  for (index_t k = 0; k < K; ++k) {
+    Vec b[NU * G];
+#pragma GCC unroll 32
+    for (int u = 0; u < NU; ++u)
+#pragma GCC unroll 32
+      for (int g = 0; g < G; ++g) b[u * G + g] = simd::load(P + u * us + (k * G + g) * W);
+#pragma GCC unroll 32
+    for (int r = 0; r < MR; ++r) {
+      const T a = A[r * lda + k];
+#pragma GCC unroll 32
+      for (int u = 0; u < NU; ++u)
+#pragma GCC unroll 32
+        for (int g = 0; g < G; ++g)
+          acc[r][u * NA + ((kLastApart && g == G - 1) ? NA - 1 : g)] += a * b[u * G + g];
+    }
+  }
+}
+
+// Register tiles: MR rows x 1 unit block for row blocks, 1 row x NU1 unit blocks for single
+// rows (batch 1: independent accumulators hide the multiply-add latency). Vector registers:
+// 32 with AVX-512, 16 below.
+template <int NA>
+struct TileShape {
+  static constexpr int kRegs = kVecBytes == 64 ? 32 : 16;
+  static constexpr int MR = std::max(1, (kRegs - NA - 2) / NA);
+  static constexpr int NU1 = std::max(1, 8 / NA);
+};
+
+// Calls f(std::integral_constant<int, MR>) for MR = m (1 <= m <= Max).
+template <int Max, typename F>
+inline void with_rows(int m, F&& f) {
+  if constexpr (Max > 1) {
+    if (m < Max) return with_rows<Max - 1>(m, std::forward<F>(f));
+  }
+  f(std::integral_constant<int, Max>{});
+}
+
+// What a fused product sums, per row r and unit block u, into NA accumulators:
+//   init:  the G vectors at init + r*ld_init + u*G*W (slots 0..G-1), or zeros when null;
+//   x:     x rows (ld ldx) times Wx (slots 0..G-1), skipped when null;
+//   h:     h rows (ld ldh) times Uh (slots as tile's kLastApart), skipped when null.
+// With precomputed x W as init, the sums run in the same order as with x in the product, so
+// both give the same bits.
+template <typename T>
+struct ProductTerms {
+  const T* init = nullptr;
+  index_t ld_init = 0;
+  const T* x = nullptr;
+  index_t ldx = 0, D = 0;
+  UnitWeights<T> Wx{};
+  const T* h = nullptr;
+  index_t ldh = 0, H = 0;
+  UnitWeights<T> Uh{};
+};
+
+template <typename T, int G, int NA, int MR, int NU>
+inline void tile_terms(const ProductTerms<T>& t, index_t r, index_t u,
+                       simd::V<T> (&acc)[MR][NU * NA]) {
+  constexpr int W = simd::kW<T>;
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 32
+    for (int v = 0; v < NU * NA; ++v) {
+      const int slot = v % NA;
+      acc[i][v] = (t.init && slot < G)
+                      ? simd::load(t.init + (r + i) * t.ld_init + u * G * W + (v / NA) * G * W +
+                                   slot * W)
+                      : simd::V<T>{};
+    }
+  if (t.x)
+    tile<T, G, NA, false, MR, NU>(t.x + r * t.ldx, t.ldx, t.D, t.Wx.base + u * t.Wx.us,
+                                  t.Wx.us, acc);
+  if (t.h)
+    tile<T, G, NA, (NA > G), MR, NU>(t.h + r * t.ldh, t.ldh, t.H, t.Uh.base + u * t.Uh.us,
+                                     t.Uh.us, acc);
+}
+
+// Rows [r0, r1) x unit blocks [u0, u1) of the product, each (row, unit block) handed to
+// out(row, u, const V* acc) (NA vectors).
+template <typename T, int G, int NA, typename Out>
+void unit_product(const ProductTerms<T>& t, index_t r0, index_t r1, index_t u0, index_t u1,
+                  Out&& out) {
+  using Shape = TileShape<NA>;
+  index_t u = u0;
+  if (r1 - r0 == 1) {  // one row: several unit blocks per tile
+    for (; u + Shape::NU1 <= u1; u += Shape::NU1) {
+      simd::V<T> acc[1][Shape::NU1 * NA];
+      tile_terms<T, G, NA, 1, Shape::NU1>(t, r0, u, acc);
+      for (int v = 0; v < Shape::NU1; ++v) out(r0, u + v, &acc[0][v * NA]);
+    }
+  }
+  for (; u < u1; ++u)  // unit blocks outer: the block's weights stay in cache
+    for (index_t r = r0; r < r1; r += Shape::MR)
+      with_rows<Shape::MR>(static_cast<int>(std::min<index_t>(Shape::MR, r1 - r)), [&](auto mr) {
+        constexpr int M = decltype(mr)::value;
+        simd::V<T> acc[M][NA];
+        tile_terms<T, G, NA, M, 1>(t, r, u, acc);
+        for (int i = 0; i < M; ++i) out(r + i, u, acc[i]);
+      });
+}
+
+// What a cell's fused block computes from: the step, and one (row, unit block).
+template <typename T>
+struct FusedAt {
+  index_t row;     // cache / x row: b * T + tin
+  index_t col;     // first unit of the block: u * W
+  index_t lanes;   // units of the block (W, fewer in the last one)
+};
+
+// How the threads of a call split the work (see the top of this file).
+inline bool split_columns(index_t B, index_t H, int threads, int mr) {
+  if (threads <= 1) return false;
+  return B < static_cast<index_t>(threads) * mr || H >= 256;
+}
+
+// Whether x W is computed for all steps before the loop (time-major [T, B, nub*G*W]), or
+// inside each step's product. Before: batches too small to fill a tile's rows (each weight
+// vector then serves several time steps instead of one), and input dropout (a packed kernel
+// per sample).
+template <int NA>
+inline bool precompute_input(const RnnSpec& s) {
+  return s.input_dropout_groups > 0 || s.batch < TileShape<NA>::MR;
+}
+
+template <int NA>
+inline std::size_t fused_ws(const RnnSpec& s, int gates) {
+  const int W = Simd<float>::W;  // floats: the larger count (double pads less)
+  const Units un(s.hidden, gates, W);
+  const std::size_t B = s.batch, T = s.steps;
+  std::size_t n = un.nub * (un.panel(s.hidden) + un.panel(s.input)) + 2 * un.row() +
+                  4 * B * un.Hp;
+  if (precompute_input<NA>(s)) n += T * B * un.row();
+  if (s.input_dropout_groups) n += team_size(s) * un.nub * un.panel(s.input);
+  return n + 16 * kSliceAlign;
+}
+
+template <typename CellT, typename T>
+void fused_forward_pass(const RnnSpec& spec, const ForwardArgs<T>& a) {
+  using Vec = simd::V<T>;
+  constexpr int G = CellT::gates, NA = CellT::accumulators, W = simd::kW<T>;
+  constexpr bool has_c = CellT::states == 2;
+  const Geo g(spec, G);
+  const Units un(g.H, G, W);
+  const typename CellT::template Fused<T> cell(FwdContext<T>{g, spec, a});
+  const index_t B = g.B, Tn = g.T, H = g.H, Hp = un.Hp, D = g.D, GH = g.GH;
+  const int in_groups = spec.input_dropout_groups;
+  const bool pre = precompute_input<NA>(spec);
+  Carver<T> ws{a.workspace};
+  T* xproj = pre ? ws.take(Tn * B * un.row()) : nullptr;
+  T* Up = ws.take(un.nub * un.panel(H));
+  T* Wp = ws.take(un.nub * un.panel(D));
+  T* xbias = ws.take(un.row());
+  T* rbias = ws.take(un.row());
+  T* hbuf = ws.take(2 * B * Hp);
+  T* cbuf = ws.take(B * Hp);
+  T* lastbuf = ws.take(B * Hp);
+  T* Wsample = in_groups ? ws.take(team_size(spec) * un.nub * un.panel(D)) : nullptr;
+  const bool carry_out = a.mask && !spec.zero_output_for_mask;
+  // Small, read by every thread: packed before the threads start.
+  pack_units<T>(un, 1, 0, un.nub, [&](index_t, index_t c) { return cell.folded_bias(c); }, xbias);
+  pack_units<T>(un, 1, 0, un.nub, [&](index_t, index_t c) { return cell.recurrent_bias(c); }, rbias);
+  SpinBarrier barrier;
+#ifdef FASTRNN_OPENMP
+#pragma omp parallel num_threads(team_size(spec))
+#endif
+  {
+#ifdef FASTRNN_OPENMP
+    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+#else
+    const int nt = 1, id = 0;
+#endif
+    const bool columns = split_columns(B, H, nt, TileShape<NA>::MR);
+    index_t r0 = 0, r1 = B, u0 = 0, u1 = un.nub;
+    if (columns) {  // each thread packs the weights of the unit blocks it uses
+      const Block ub = my_block(un.nub);
+      u0 = ub.b0; u1 = ub.b0 + ub.nb;
+      pack_units<T>(un, H, u0, u1, a.recurrent_kernel, Up);
+      if (!in_groups) pack_units<T>(un, D, u0, u1, a.kernel, Wp);
+      barrier.join(nt);
+    } else {  // every thread uses all weights: packed by all, then a barrier
+      const Block rb = my_block(B);
+      r0 = rb.b0; r1 = rb.b0 + rb.nb;
+      const Block ub = my_block(un.nub);
+      pack_units<T>(un, H, ub.b0, ub.b0 + ub.nb, a.recurrent_kernel, Up);
+      if (!in_groups) pack_units<T>(un, D, ub.b0, ub.b0 + ub.nb, a.kernel, Wp);
+#ifdef FASTRNN_OPENMP
+#pragma omp barrier
+#endif
+    }
+    // x W of this thread's rows and units for all steps, when precomputed.
+    for (index_t b = r0; pre && b < r1 && u0 < u1; ++b) {
+      ProductTerms<T> t;
+      t.x = a.x + b * Tn * D; t.ldx = D; t.D = D;
+      t.Wx = packed_weights(un, D, Wp);
+      if (in_groups) {  // sample b's input dropout folded into its own packed kernel
+        T* mine = Wsample + id * un.nub * un.panel(D);
+        const index_t cw = group_width(g, in_groups);
+        const T* m = a.input_dropout + b * D;
+        pack_units<T>(un, D, u0, u1, [&](index_t k, index_t c) {
+          return a.kernel[k * GH + c] * m[(c / cw) * B * D + k];
+        }, mine);
+        t.Wx = packed_weights(un, D, mine);
+      }
+      unit_product<T, G, NA>(t, 0, Tn, u0, u1, [&](index_t tt, index_t u, const Vec* acc) {
+        T* dst = xproj + (tt * B + b) * un.row() + u * un.block();
+        for (int v = 0; v < G; ++v) simd::store(dst + v * W, acc[v]);
+      });
+    }
+    // Initial states.
+    T* h = hbuf;
+    T* hn = hbuf + B * Hp;
+    for (index_t r = r0; r < r1; ++r)
+      for (index_t u = u0; u < u1; ++u) {
+        const index_t n = un.lanes(u), at = r * Hp + u * W;
+        simd::store(h + at, a.h0 ? simd::load_n(a.h0 + r * H + u * W, n) : Vec{});
+        if (has_c) simd::store(cbuf + at, a.c0 ? simd::load_n(a.c0 + r * H + u * W, n) : Vec{});
+        if (carry_out) simd::store(lastbuf + at, Vec{});
+      }
+    if (columns) barrier.wait();
+    for (index_t s = 0; s < Tn; ++s) {
+      const index_t tin = g.tin(s);
+      ProductTerms<T> t;
+      if (pre) {
+        t.init = xproj + tin * B * un.row(); t.ld_init = un.row();
+      } else {
+        t.x = a.x + tin * D; t.ldx = Tn * D; t.D = D;
+        t.Wx = packed_weights(un, D, Wp);
+      }
+      t.h = h; t.ldh = Hp; t.H = H;
+      t.Uh = packed_weights(un, H, Up);
+      unit_product<T, G, NA>(t, r0, r1, u0, u1, [&](index_t r, index_t u, const Vec* acc) {
+        const index_t at = r * Hp + u * W, n = un.lanes(u);
+        const Vec hv = simd::load(h + at);
+        Vec cv = has_c ? simd::load(cbuf + at) : Vec{};
+        const Vec hnew = cell.block(acc, xbias + u * un.block(), rbias + u * un.block(), hv, cv,
+                                    FusedAt<T>{r * Tn + tin, u * W, n});
+        T* y = a.outputs ? a.outputs + (r * Tn + s) * H + u * W : nullptr;
+        if (!a.mask || a.mask[r * Tn + tin]) {
+          simd::store(hn + at, hnew);
+          if (has_c) simd::store(cbuf + at, cv);
+          if (carry_out) simd::store(lastbuf + at, hnew);
+          if (y) simd::store_n(y, hnew, n);
+        } else {  // masked: states carried, output repeated (or zero)
+          simd::store(hn + at, hv);
+          if (y) simd::store_n(y, carry_out ? simd::load(lastbuf + at) : Vec{}, n);
+        }
+      });
+      if (columns) barrier.wait();
+      std::swap(h, hn);
+    }
+    // Final states and the last output.
+    const std::uint8_t* mlast = a.mask ? a.mask + g.tin(Tn - 1) : nullptr;
+    for (index_t r = r0; r < r1; ++r)
+      for (index_t u = u0; u < u1; ++u) {
+        const index_t n = un.lanes(u), at = r * Hp + u * W, o = r * H + u * W;
+        if (a.h_n) simd::store_n(a.h_n + o, simd::load(h + at), n);
+        if (has_c && a.c_n) simd::store_n(a.c_n + o, simd::load(cbuf + at), n);
+        if (a.last_output) {
+          const bool valid = !mlast || mlast[r * Tn];
+          simd::store_n(a.last_output + o,
+                        valid ? simd::load(h + at) : carry_out ? simd::load(lastbuf + at) : Vec{},
+                        n);
+        }
+      }
+  }
+}
+
+}  // namespace detail
+}  // namespace fastrnn
