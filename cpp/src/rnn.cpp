@@ -74,6 +74,23 @@ std::size_t cache_size(const RnnSpec& s) {
 }
 
 std::size_t forward_workspace_size(const RnnSpec& s) { return detail::fwd_ws(s); }
+
+// The float size bounds the double one (narrower panels pad less).
+std::size_t packed_weights_size(const RnnSpec& s) {
+  const index_t G = num_gates(s.cell), GH = G * s.hidden;
+  return detail::packed_size<float>(s.input, GH) + detail::GatePacks<float>::size(G, s.hidden);
+}
+
+template <typename T>
+void pack_weights(const RnnSpec& s, const T* kernel, const T* recurrent_kernel, T* out) {
+  const detail::Geo g(s, num_gates(s.cell));
+  detail::pack_kernel<T>(g, kernel, nullptr, 0, out);
+  detail::GatePacks<T>::pack(recurrent_kernel, g.G, g.H, false,
+                             out + detail::packed_size<T>(g.D, g.GH));
+}
+
+template void pack_weights<float>(const RnnSpec&, const float*, const float*, float*);
+template void pack_weights<double>(const RnnSpec&, const double*, const double*, double*);
 std::size_t backward_workspace_size(const RnnSpec& s) { return detail::bwd_ws(s); }
 
 namespace detail {
