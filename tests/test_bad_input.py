@@ -429,10 +429,19 @@ def test_layer_bad_recurrent_activation(cls):
         cls(3, recurrent_activation="softmax")
 
 
-@pytest.mark.parametrize("key", ["kernel_regularizer", "recurrent_constraint", "stateful"])
-def test_layer_unsupported_keras_arguments(key):
-    with pytest.raises(NotImplementedError, match=rf"LSTM: {key} is not supported"):
-        LSTM(3, **{key: "l2" if key != "stateful" else True})
+def test_layer_unsupported_keras_arguments():
+    with pytest.raises(NotImplementedError, match=r"LSTM: time_major=True is not supported"):
+        LSTM(3, time_major=True)
+
+
+@pytest.mark.parametrize("key,value,error,pattern", [
+    ("kernel_regularizer", "l3", ValueError, "^kernel_regularizer: .*unknown name 'l3'"),
+    ("recurrent_constraint", "max", ValueError, "^recurrent_constraint: .*unknown name 'max'"),
+    ("bias_regularizer", 0.5, ValueError, "^bias_regularizer: .*regularizer identifier: 0.5"),
+])
+def test_layer_bad_regularizers_and_constraints(key, value, error, pattern):
+    with pytest.raises(error, match=pattern):
+        LSTM(3, **{key: value})
 
 
 def test_layer_unknown_keyword():

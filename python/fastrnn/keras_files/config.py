@@ -13,7 +13,7 @@ what it means for fastrnn:
     SHAPE       an input-shape hint (Keras 2 `batch_input_shape`, `input_length`, ...)
     EXECUTION   how Keras runs the layer (`unroll`, `implementation`, ...): accepted, dropped
     NONE        must be None (quantization, LoRA): anything else changes the numbers
-    Must(v)     must equal v (e.g. `stateful=False`, `time_major=False`)
+    Must(v)     must equal v (e.g. `time_major=False`)
     Nested      a nested layer config (Bidirectional, TimeDistributed)
 
 An argument that is not in the table is an error naming it: a setting is never silently
@@ -62,12 +62,11 @@ _RNN = {**_KERNEL, "units": PASS, "recurrent_initializer": INITIALIZER,
         "recurrent_regularizer": REGULARIZER, "recurrent_constraint": CONSTRAINT,
         "dropout": PASS, "recurrent_dropout": PASS, "return_sequences": PASS,
         "return_state": PASS, "go_backwards": PASS, "zero_output_for_mask": PASS, "seed": PASS,
-        # Keras 3 keeps the states of a stateful layer between batches. When fastrnn's
-        # recurrent layers take `stateful=True`, this becomes PASS (and the state variables,
-        # which Keras 3 stores as the layer's own `vars`, join the weights layout).
-        "stateful": Must(False),
-        "time_major": Must(False), "unroll": EXECUTION, "implementation": EXECUTION,
-        "use_cudnn": EXECUTION, "input_dim": SHAPE, "input_length": SHAPE}
+        # (the states of a stateful layer are not weights: neither Keras nor tf-keras saves
+        # them, and a loaded stateful model starts from zeros)
+        "stateful": PASS, "time_major": Must(False), "unroll": EXECUTION,
+        "implementation": EXECUTION, "use_cudnn": EXECUTION, "input_dim": SHAPE,
+        "input_length": SHAPE}
 _GATED = {**_RNN, "recurrent_activation": ACTIVATION}
 _GLOBAL_POOLING = {"data_format": PASS, "keepdims": PASS}
 _POOLING = {"pool_size": PASS, "strides": PASS, "padding": PASS, "data_format": PASS}

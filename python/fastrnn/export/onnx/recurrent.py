@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...layers import GRU, LSTM, Bidirectional, SimpleRNN
+from .. import ExportError
 from . import activations
 from .graph import Tensor
 from .registry import converter, float32_weights, single_input
@@ -87,6 +88,10 @@ def _take(g, t, index, axis, count):
 
 def _run(g, x, layers):
     """Run Keras recurrent `layers` (one, or a Bidirectional's two) on `x`: a _Result each."""
+    for layer in layers:
+        if layer.stateful:   # the graph would start every call from zeros
+            raise ExportError(f"layer {layer.name!r}: stateful=True is not exported (an ONNX "
+                              "graph carries no state from one run to the next)")
     mask = x.mask
     flip = mask is not None and mask.padding == "pre"
     reverse = [layer.go_backwards != flip for layer in layers]
