@@ -14,14 +14,18 @@ import numpy as np
 from .base import Layer
 from .registry import deserialize, register, registered, serialize
 from .recurrent import _RNN
+from .rnn_cells import RNN
+
+_WRAPPABLE = (_RNN, RNN)
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
-# A layer's state that a fresh copy does not share: weights and the kernel object built with
-# them, its pending forward, gradients.
-_BUILT_STATE = ("weights", "grads", "_pending", "_kernel", "_kernel_opts", "_bound", "states",
-                "_weights_version", "_packed_at")
+# A layer's state that a fresh copy does not share, with its unbuilt value: weights and the
+# kernel objects built with them (an RNN's runners), its states, pending forward, gradients.
+_BUILT_STATE = {"weights": list, "weight_names": list, "grads": list, "_pending": None,
+                "_kernel": None, "_kernel_opts": None, "_bound": tuple, "states": None,
+                "_weights_version": lambda: [0], "_packed_at": None, "_runners": list}
 
 
 def _fresh_copy(layer, name, go_backwards):
@@ -30,19 +34,18 @@ def _fresh_copy(layer, name, go_backwards):
     clone = copy.copy(layer)
     clone.__dict__ = copy.deepcopy({k: v for k, v in layer.__dict__.items()
                                     if k not in _BUILT_STATE})
+    for key, unbuilt in _BUILT_STATE.items():
+        if key in layer.__dict__:
+            clone.__dict__[key] = unbuilt() if callable(unbuilt) else unbuilt
     clone.name = name
     clone.go_backwards = go_backwards
     clone.built = False
-    clone.weights, clone.weight_names, clone.grads = [], [], []
-    clone._pending = clone._kernel = clone._kernel_opts = clone.states = clone._packed_at = None
-    clone._bound = ()
-    clone._weights_version = [0]
     return clone
 
 
 def _recurrent_layers():
-    """'SimpleRNN, LSTM or GRU': the registered recurrent layer classes, for messages."""
-    names = [name for name, cls in registered().items() if issubclass(cls, _RNN)]
+    """'SimpleRNN, LSTM, GRU or RNN': the registered recurrent layer classes, for messages."""
+    names = [name for name, cls in registered().items() if issubclass(cls, _WRAPPABLE)]
     return ", ".join(names[:-1]) + " or " + names[-1]
 
 
@@ -51,7 +54,7 @@ class Bidirectional(Layer):
     supports_masking = True
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
-        if not isinstance(layer, _RNN):
+        if not isinstance(layer, _WRAPPABLE):
             raise TypeError(f"layer: expected a fastrnn {_recurrent_layers()} instance, got "
                             f"{type(layer).__name__}")
         if merge_mode not in MERGE_MODES:
@@ -66,7 +69,7 @@ class Bidirectional(Layer):
             self.backward_layer = _fresh_copy(layer, "backward_" + layer.name,
                                               not layer.go_backwards)
         else:
-            if not isinstance(backward_layer, _RNN):
+            if not isinstance(backward_layer, _WRAPPABLE):
                 raise TypeError(f"backward_layer: expected a {_recurrent_layers()} instance, got "
                                 f"{type(backward_layer).__name__}")
             self.backward_layer = backward_layer
@@ -245,7 +248,7 @@ class Bidirectional(Layer):
         for key in ("layer", "backward_layer"):
             if key in config:
                 layer = deserialize(config[key])
-                if not isinstance(layer, _RNN):
+                if not isinstance(layer, _WRAPPABLE):
                     raise ValueError(f"Bidirectional: {key} must be a {_recurrent_layers()}, "
                                      f"got {type(layer).__name__}")
                 config[key] = layer
