@@ -460,13 +460,13 @@ def test_bidirectional_bad_merge_mode(mode):
                                         (LSTM, "type")], ids=["base_layer", "str", "none",
                                                               "class"])
 def test_bidirectional_of_non_rnn(layer, name):
-    with pytest.raises(TypeError, match=rf"^layer: expected a fastrnn SimpleRNN, LSTM or GRU "
+    with pytest.raises(TypeError, match=rf"^layer: expected a fastrnn SimpleRNN, LSTM, GRU or RNN "
                                         rf"instance, got {name}$"):
         Bidirectional(layer)
 
 
 def test_bidirectional_bad_backward_layer():
-    with pytest.raises(TypeError, match=r"^backward_layer: expected a SimpleRNN, LSTM or GRU "
+    with pytest.raises(TypeError, match=r"^backward_layer: expected a SimpleRNN, LSTM, GRU or RNN "
                                         r"instance, got Layer$"):
         Bidirectional(LSTM(3), backward_layer=Layer())
 
