@@ -22,7 +22,7 @@ class FakeWorld:
         self.size = size
         self.barrier = threading.Barrier(size, timeout=timeout)
         self.slots = [None] * size
-        self.calls = []    # (rank, collective) in call order, for tests that count them
+        self.calls = []    # (rank, collective, dtype, size) in call order, for counting
 
 
 class FakeComm:
@@ -34,7 +34,8 @@ class FakeComm:
 
     def _exchange(self, name, value):
         w = self.world
-        w.calls.append((self.rank, name))
+        w.calls.append((self.rank, name, getattr(value, "dtype", None),
+                        getattr(value, "size", None)))
         w.slots[self.rank] = value
         w.barrier.wait()
         values = list(w.slots)
@@ -94,8 +95,11 @@ def run_ranks(size, fn, world=None):
         t.start()
     for t in threads:
         t.join()
-    first = next((e for e in errors if e is not None and not isinstance(
-        e, threading.BrokenBarrierError)), None) or next((e for e in errors if e), None)
+    def echo(e):   # a rank's failure caused by another rank's abort
+        return isinstance(e, threading.BrokenBarrierError) or \
+            isinstance(e.__context__, threading.BrokenBarrierError)
+    first = next((e for e in errors if e is not None and not echo(e)), None) or \
+        next((e for e in errors if e), None)
     if first is not None:
         raise first
     return results
