@@ -236,10 +236,9 @@ def test_killed_rank_ends_the_job_and_training_resumes_from_the_checkpoint(tmp_p
 
 
 
-# -- the command line ---------------------------------------------------------------------
-def test_cli_train_is_data_parallel_under_mpirun(tmp_path_factory):
-    """`mpirun -n 2 fastrnn train` gives the one-process result (global batch 64); rank 0
-    alone prints and saves."""
+# -- the command line and the example -----------------------------------------------------
+@pytest.fixture(scope="module")
+def imdb_env(tmp_path_factory):
     from test_cli import find_imdb
     data = find_imdb()
     if not (data and os.path.exists(data)):
@@ -248,8 +247,13 @@ def test_cli_train_is_data_parallel_under_mpirun(tmp_path_factory):
         pytest.fail("IMDB data not found: set FASTRNN_TEST_IMDB (or FASTRNN_ALLOW_NO_DATA=1)")
     cache = tmp_path_factory.getbasetemp() / "fastrnn-imdb-cache"   # shared with test_cli
     cache.mkdir(exist_ok=True)
-    out = tmp_path_factory.mktemp("mpi-cli")
-    env = {"FASTRNN_DATA": data, "FASTRNN_CACHE_DIR": str(cache), "FASTRNN_NO_DOWNLOAD": "1"}
+    return {"FASTRNN_DATA": data, "FASTRNN_CACHE_DIR": str(cache), "FASTRNN_NO_DOWNLOAD": "1"}
+
+
+def test_cli_train_is_data_parallel_under_mpirun(imdb_env, tmp_path):
+    """`mpirun -n 2 fastrnn train` gives the one-process result (global batch 64); rank 0
+    alone prints and saves."""
+    out, env = tmp_path, imdb_env
     args = ["-m", "fastrnn", "train", "--quick", "--units", "8", "--maxlen", "40",
             "--num-words", "5000", "--batch-size", "64", "--seed", "1", "--optimizer", "adam"]
     one = subprocess.run([sys.executable, *args], cwd=out, capture_output=True, text=True,
@@ -269,3 +273,17 @@ def test_cli_train_is_data_parallel_under_mpirun(tmp_path_factory):
     assert np.allclose(scores(proc.stdout), scores(one.stdout), atol=2e-4), \
         (proc.stdout, one.stdout)
     assert (out / "m.fnrn").is_file() and (out / "m.fnrn.meta.json").is_file()
+
+
+def test_example_trains_and_resumes(imdb_env, tmp_path):
+    script = str(HERE.parent / "examples" / "distributed_imdb.py")
+    ckpt = str(tmp_path / "c.fnrn")
+    proc, _ = run_job([sys.executable, script, "--quick", "--checkpoint", ckpt], tmp_path,
+                      env=imdb_env, timeout=300)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout.count("test accuracy") == 1 and os.path.exists(ckpt), proc.stdout
+    proc, _ = run_job([sys.executable, script, "--quick", "--resume", "--epochs", "2",
+                       "--checkpoint", ckpt], tmp_path, env=imdb_env, timeout=300)
+    assert proc.returncode == 0, describe(proc)
+    assert "resuming from" in proc.stdout and "after epoch 1" in proc.stdout, proc.stdout
+    assert fastrnn.load_model(ckpt).optimizer.iterations == 2 * 3    # 320 reviews / 128
