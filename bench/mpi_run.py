@@ -68,9 +68,9 @@ def main():
         result["models"][name] = {
             "config": cfg,
             "comm": worker("comm", cfg, 1, cores, ["--repeats", "10" if args.quick else "30"]),
-            "compute": worker("compute", cfg, cores, 1,
-                              ["--batches", ",".join(map(str, batches)),
-                               "--repeats", "12"])["step_ms_by_batch"]}
+            **dict(zip(("compute", "backward"), worker(
+                "compute", cfg, cores, 1, ["--batches", ",".join(map(str, batches)),
+                                           "--repeats", "12"]).values()))}
     result["load_after"] = os.getloadavg()
     out = args.out or os.path.join(HERE, "results", f"mpi-{result['date']}"
                                    f"{'-quick' if args.quick else ''}.json")
@@ -107,6 +107,12 @@ def report(result):
     for name, entry in result["models"].items():
         lines.append(f"- {name}: " + ", ".join(f"b={b}: {v['min']:.1f} / {v['median']:.1f}"
                                               for b, v in entry["compute"].items()))
+    lines += ["", "Backward per layer (from the output down), ms at batch B, and gradient "
+              "floats:", ""]
+    for name, entry in result["models"].items():
+        lines.append(f"- {name}: " + ", ".join(f"{b['layer']} {b['ms']:.2f} ms / "
+                                              f"{b['gradient_floats']:,}"
+                                              for b in entry["backward"]))
     lines += ["", "## Scaling model", mpi_scaling.tables(result), ""]
     return "\n".join(lines)
 

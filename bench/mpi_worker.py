@@ -14,7 +14,7 @@ comm:    the gradient reduction alone, for the config's gradient (its dense weig
          plus a bare MPI allreduce of the same bytes and of 2 floats (the latency); barrier
          before each sample so that only the reduction is timed.
 compute: one process, `train_on_batch` time at each batch size (the compute of one machine
-         per step, for the scaling model).
+         per step, for the scaling model), and each layer's backward time at batch B.
 """
 import argparse
 import json
@@ -154,7 +154,7 @@ def comm():
         reducer = GradientReducer(context.communicator(), mode)
 
         def step():
-            reducer.add(grads, 1.0 / SIZE, local)
+            reducer.add(grads, 1.0 / SIZE, local, local * SIZE)
             reducer.reduce(counts)
         result[f"{mode}_ms"] = timed_samples(step)
     c = context.communicator()
@@ -192,7 +192,24 @@ def compute():
         ms = common.measure(lambda: m.train_on_batch(x, y), ARGS.warmup, ARGS.repeats // 4,
                             0.2)
         out[str(b)] = {"min": ms["min_ms"], "median": ms["median_ms"]}
-    return {"step_ms_by_batch": out}
+    return {"step_ms_by_batch": out, "backward": backward_profile(m)}
+
+
+def backward_profile(m):
+    """Per layer, from the output down: backward ms (median of the last repeats at batch B)
+    and the floats of its gradient: what overlapping the reduction with the backward of the
+    layers below could hide."""
+    timed = Timed()
+    for layer in m.layers:
+        layer.backward = timed.wrap(layer.name, layer.backward)
+    x, y = data(CFG["B"])
+    for _ in range(ARGS.warmup + 5):
+        m.train_on_batch(x, y)
+    for layer in m.layers:
+        del layer.backward
+    return [{"layer": layer.name, "ms": statistics.median(timed.ms[layer.name][-5:]),
+             "gradient_floats": int(sum(w.size for w in layer.trainable_weights))}
+            for layer in reversed(m.layers) if layer.name in timed.ms]
 
 
 def main():

@@ -60,7 +60,7 @@ def test_reducer_gives_the_sample_weighted_mean(mode):
 
     def rank_fn(rank):
         r = gradients.GradientReducer(context.communicator(), mode)
-        r.add(_grads(rank, counts[rank]), counts[rank] / total, counts[rank])
+        r.add(_grads(rank, counts[rank]), counts[rank] / total, counts[rank], total)
         return r.reduce(counts)
     out = run_ranks(3, rank_fn)
     parts = [_grads(r, counts[r]) for r in range(3)]
@@ -82,13 +82,13 @@ def test_reducer_accumulates_and_skips_stand_ins():
     the result is sum(samples x grads) / all samples."""
     def rank_fn(rank):
         r = gradients.GradientReducer(context.communicator(), "gather")
-        r.add(_grads(rank, 2), 2, 2)
+        r.add(_grads(rank, 2), 2, 2, 4)
         if rank == 1:
             inf = [np.full((3, 4), np.inf, np.float32),
                    IndexedSlices(np.zeros(2, int), np.full((2, 5), np.inf, np.float32), (6, 5))]
-            r.add(inf, 0, 1)
+            r.add(inf, 0, 1, 1)
         else:
-            r.add(_grads(rank + 10, 1), 1, 1)
+            r.add(_grads(rank + 10, 1), 1, 1, 1)
         return r.reduce([3, 2], post_scale=1 / 5)
     out = run_ranks(2, rank_fn)
     a, b, c = _grads(0, 2), _grads(10, 1), _grads(1, 2)
@@ -101,20 +101,24 @@ def test_reducer_accumulates_and_skips_stand_ins():
 def test_reducer_refuses_ranks_with_different_gradients():
     def rank_fn(rank):
         r = gradients.GradientReducer(context.communicator(), "dense")
-        r.add([np.ones((2, 2 + rank), np.float32)], 0.5, 1)
+        r.add([np.ones((2, 2 + rank), np.float32)], 0.5, 1, 2)
         return r.reduce([1, 1])
     with pytest.raises(RuntimeError, match="gradients differ in number, shape or kind"):
         run_ranks(2, rank_fn)
 
 
-def test_sparse_mode_dense_only_where_exact():
+def test_sparse_kind_gathers_where_only_that_is_exact_else_sends_fewer_bytes():
     opt = fastrnn.optimizers
-    assert gradients.sparse_mode("auto", opt.SGD(0.1, momentum=0.9)) == "dense"
+    sgd = opt.SGD(0.1, momentum=0.9)
+    # seed LSTM: 128 x 500 occurrences of 32 floats (8.7 MB) against a 10000 x 32 table
+    assert gradients.sparse_kind("auto", sgd, (10000, 32), 128 * 500) == "table"
+    assert gradients.sparse_kind("auto", sgd, (10000, 128), 64 * 100) == "gather"
     for o in (opt.SGD(0.1, clipnorm=1.0), opt.Adam(), opt.RMSprop()):
-        assert gradients.sparse_mode("auto", o) == "gather"
-    assert gradients.sparse_mode("dense", opt.Adam()) == "dense"
+        assert gradients.sparse_kind("auto", o, (10000, 32), 128 * 500) == "gather"
+    assert gradients.sparse_kind("dense", opt.Adam(), (10, 2), 1) == "table"
+    assert gradients.sparse_kind("gather", sgd, (10, 2), 1000) == "gather"
     with pytest.raises(ValueError, match="sparse_gradients"):
-        gradients.sparse_mode("sparse", opt.Adam())
+        gradients.sparse_kind("sparse", sgd, (10, 2), 1)
 
 
 # -- fit / evaluate / predict on fake ranks ------------------------------------------------

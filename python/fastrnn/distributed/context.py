@@ -43,8 +43,8 @@ def init(comm=None, sparse_gradients="auto"):
     `comm`: an mpi4py communicator to train over (default: MPI.COMM_WORLD).
     `sparse_gradients`: how an embedding's gradient travels: "gather" (every rank's id
     occurrences; exact for every optimizer), "dense" (summed into the table, which merges
-    repeated ids: exact for SGD without clipping) or "auto" (dense where exact, else gather;
-    see gradients.py and bench/README.md). Each rank's kernels
+    repeated ids: exact for SGD without clipping) or "auto" (gather unless dense is exact,
+    then the one moving fewer bytes; gradients.py, bench/README.md). Each rank's kernels
     get its share of the machine's cores (`fastrnn.set_num_threads`) unless OMP_NUM_THREADS is
     set. Also installs the abort-on-uncaught-exception hook (module docstring). Call it before
     building models: layers given a dropout `seed` then draw different masks on each rank.

@@ -11,10 +11,11 @@ of two ways:
   Keras semantics for sparse gradients (RMSprop/Adam add the square of EACH occurrence,
   clipping sees each occurrence) then hold exactly. A second collective per step.
 - "dense": the rows are summed into the table's slot of the dense buffer (allreduced with
-  the rest). Fewer bytes when a batch holds more id occurrences than the table has rows, no
-  second collective, but repeated ids arrive merged, so only updates that depend on the
-  per-row sums alone are unchanged (SGD without clipping).
-`sparse_mode` picks per optimizer; bench/README.md has the measurements behind "auto".
+  the rest): no second collective, and fewer bytes when a batch holds many id occurrences
+  per table row, but repeated ids arrive merged (as a dense embedding gradient would, e.g.
+  PyTorch's default), so only updates that depend on the per-row sums alone are unchanged
+  (SGD without clipping).
+`sparse_kind` chooses per gradient; bench/README.md has the measurements behind "auto".
 """
 import zlib
 
@@ -34,15 +35,21 @@ def sums_suffice(optimizer):
             not optimizer.global_clipnorm and not optimizer.clipvalue)
 
 
-def sparse_mode(requested, optimizer):
-    """'gather' or 'dense' for `requested` in SPARSE_MODES. "auto": dense where it is exact
-    (sums_suffice), else gather. The measurements (bench/README.md) favour dense at the seed
-    models' sizes, so where both are exact dense wins."""
+def sparse_kind(requested, optimizer, shape, occurrences):
+    """How one sparse gradient of a `shape` table travels: "gather" or "table" (densely).
+    `requested` (SPARSE_MODES) "gather" or "dense" is obeyed. "auto": gather where only it is
+    exact (not sums_suffice), else the one that moves fewer bytes per rank on a ring, as the
+    measurements found (bench/README.md): the table's allreduce (twice its bytes) or the
+    allgather of the global batch's `occurrences` (4 bytes per float plus an 8-byte id)."""
     if requested not in SPARSE_MODES:
         raise ValueError(f"sparse_gradients: expected one of {SPARSE_MODES}, got {requested!r}")
-    if requested == "auto":
-        return "dense" if sums_suffice(optimizer) else "gather"
-    return requested
+    if requested == "dense":
+        return "table"
+    if requested == "gather" or not sums_suffice(optimizer):
+        return "gather"
+    floats = int(np.prod(shape, dtype=np.int64))
+    width = floats // shape[0]
+    return "gather" if occurrences * (4 * width + 8) < 2 * 4 * floats else "table"
 
 
 class _Entry:
@@ -58,22 +65,19 @@ class _Entry:
         self.ids, self.rows = [], []
 
 
-def _layout_key(grads, mode):
-    key = []
-    for g in grads:
-        if isinstance(g, IndexedSlices):
-            key.append(("gather" if mode == "gather" else "table", tuple(g.dense_shape)))
-        else:
-            key.append(("dense", tuple(np.shape(g))))
-    return tuple(key)
+def _joined(chunks, empty):
+    if not chunks:
+        return empty
+    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
 
 class GradientReducer:
     """Accumulates this rank's scaled gradients and sums them over the ranks."""
 
-    def __init__(self, comm, mode):
+    def __init__(self, comm, sparse="auto", optimizer=None):
         self.comm = comm
-        self.mode = mode
+        self.sparse, self.optimizer = sparse, optimizer
+        self._kinds = {}        # (position, table shape) -> how that sparse gradient travels
         self._key = None
         self._entries = None
         self._buf = None
@@ -90,10 +94,27 @@ class GradientReducer:
         self._buf = np.zeros(offset, _F32)
         self._checked = False
 
-    def add(self, grads, scale, computed):
+    def _layout_key(self, grads, computed, global_samples):
+        """(kind, shape) per gradient; a sparse one's kind is chosen at its first sight from
+        the global batch (`global_samples`, the same on every rank) and then kept."""
+        key = []
+        for i, g in enumerate(grads):
+            if not isinstance(g, IndexedSlices):
+                key.append(("dense", tuple(np.shape(g))))
+                continue
+            shape = tuple(g.dense_shape)
+            if (i, shape) not in self._kinds:
+                occurrences = np.size(g.indices) // max(1, computed) * global_samples
+                self._kinds[i, shape] = sparse_kind(self.sparse, self.optimizer, shape,
+                                                    occurrences)
+            key.append((self._kinds[i, shape], shape))
+        return tuple(key)
+
+    def add(self, grads, scale, computed, global_samples):
         """Add `grads` (one per weight, from a batch of `computed` samples) times `scale`.
-        `scale` 0 marks a rank that computed a stand-in sample and contributes nothing."""
-        key = _layout_key(grads, self.mode)
+        `scale` 0 marks a rank that computed a stand-in sample and contributes nothing;
+        `global_samples`: the samples of this batch over all ranks."""
+        key = self._layout_key(grads, computed, global_samples)
         if key != self._key:
             if not self._fresh:
                 raise RuntimeError("data-parallel training: the set of gradients changed in "
@@ -161,8 +182,8 @@ class GradientReducer:
                 out.append(buf[e.offset:e.offset + e.size].reshape(e.shape))
                 continue
             width = int(np.prod(e.shape[1:], dtype=np.int64))
-            ids = np.concatenate(e.ids) if e.ids else np.zeros(0, np.int64)
-            rows = np.concatenate(e.rows) if e.rows else np.zeros((0, width), _F32)
+            ids = _joined(e.ids, np.zeros(0, np.int64))
+            rows = _joined(e.rows, np.zeros((0, width), _F32))
             counts = [int(s) * e.per_sample for s in samples_per_rank]
             ids = self.comm.allgatherv(ids, counts)
             rows = self.comm.allgatherv(rows, counts)

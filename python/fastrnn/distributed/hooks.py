@@ -28,7 +28,7 @@ import numpy as np
 from .. import random as frandom
 from . import context, sharding, sync
 from . import metrics as metrics_mod
-from .gradients import GradientReducer, sparse_mode
+from .gradients import GradientReducer
 
 
 class Local:
@@ -134,13 +134,12 @@ class DataParallel:
     # -- gradients -----------------------------------------------------------------------
     def reduce_gradients(self, grads):
         if self._reducer is None:
-            self._reducer = GradientReducer(self.comm,
-                                            sparse_mode(self._sparse, self.model.optimizer))
+            self._reducer = GradientReducer(self.comm, self._sparse, self.model.optimizer)
         mine = 0 if self._stand_in is not None else self._counts[self.comm.rank]
         # Without accumulation the scale makes the sum over ranks the batch mean at once;
         # with it, the sum of samples x mean-gradient is divided by the group's samples.
-        k = self.steps_per_update
-        self._reducer.add(grads, mine / sum(self._counts) if k == 1 else mine, self._computed)
+        k, n = self.steps_per_update, sum(self._counts)
+        self._reducer.add(grads, mine / n if k == 1 else mine, self._computed, n)
         self._group += self._counts
         if not self._update:
             return None
