@@ -6,6 +6,7 @@ import pytest
 import fastrnn
 from fastrnn import layers as L
 from fastrnn.saving import ModelFileError
+from reference import numeric_grad
 
 RNG = np.random.default_rng(3)
 
@@ -60,21 +61,6 @@ def test_inputs_must_come_from_Input():
         fastrnn.Model(mid, L.Dense(1)(mid))
 
 
-def _numeric_grad(f, w, eps=1e-3):
-    g = np.zeros_like(w, dtype=np.float64)
-    it = np.nditer(w, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = w[i]
-        w[i] = old + eps
-        up = f()
-        w[i] = old - eps
-        down = f()
-        w[i] = old
-        g[i] = (up - down) / (2 * eps)
-    return g
-
-
 def _check_grads(model, x, y, loss):
     """The weight gradients a training step computes equal finite differences of the loss."""
     model.compile(optimizer=fastrnn.optimizers.SGD(learning_rate=0.0), loss=loss)
@@ -90,7 +76,7 @@ def _check_grads(model, x, y, loss):
             if g is None:
                 continue
             g = g.to_dense() if hasattr(g, "to_dense") else g
-            num = _numeric_grad(value, w)
+            num = numeric_grad(value, w, eps=1e-3)
             assert np.isfinite(g).all()
             np.testing.assert_allclose(g, num, rtol=3e-2, atol=2e-3)
 

@@ -29,13 +29,13 @@ def _seq2seq(mod, training_variant=False):
     return mod.Model([enc_in, dec_in], out, name="seq2seq")
 
 
-def _two_branches(mod, training_variant=False):
+def _two_branches(mod, training_variant=False, mask_zero=True):
     L = mod.layers
     a = mod.Input(shape=(T,), name="left")
     b = mod.Input(shape=(T,), name="right")
     xa = L.Bidirectional(L.LSTM(5), name="bi_left")(L.Embedding(VOCAB, 6, name="emb_left")(a))
     xb = L.Bidirectional(L.LSTM(4, return_sequences=True), merge_mode="sum", name="bi_right")(
-        L.Embedding(VOCAB, 6, mask_zero=True, name="emb_right")(b))
+        L.Embedding(VOCAB, 6, mask_zero=mask_zero, name="emb_right")(b))
     xb = L.Bidirectional(L.GRU(3), name="bi_right_2")(xb)
     x = L.Concatenate(name="concat")([xa, xb])
     out = L.Dense(1, activation="sigmoid", name="out")(x)
@@ -139,11 +139,11 @@ def _compile_args(mod, name, opt):
     return dict(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
 
 
-def _pair(name, training_variant=False):
+def _pair(name, training_variant=False, **kw):
     reset_names()
     keras.backend.clear_session()
-    ref = GRAPHS[name](keras, training_variant)
-    ours = GRAPHS[name](fastrnn, training_variant)
+    ref = GRAPHS[name](keras, training_variant, **kw)
+    ours = GRAPHS[name](fastrnn, training_variant, **kw)
     assert [w.shape for w in ours.get_weights()] == [w.shape for w in ref.get_weights()]
     ours.set_weights(ref.get_weights())
     return ours, ref
@@ -184,8 +184,8 @@ def test_train_on_batch_matches_keras(name, opt):
     assert sorted(logs_ours) == sorted(logs_ref)
     for k in logs_ref:
         _close(logs_ours[k], float(logs_ref[k]), rtol=2e-5, atol=2e-6)
-    for a, b in zip(ours.get_weights(), ref.get_weights()):
-        _close(a, b, rtol=2e-4, atol=2e-6)
+    for a, b in zip(ours.get_weights(), ref.get_weights()):   # test_api_train_steps' bound
+        _close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def _summary_text(model):
@@ -197,7 +197,11 @@ def _summary_text(model):
 @pytest.mark.parametrize("name", ["seq2seq", "two_branches", "two_outputs", "shared",
                                   "seed_000_bilstm", "seed_002_lstm"])
 def test_summary_matches_keras(name):
-    ours, ref = _pair(name)
+    # Keras lists the mask an Embedding(mask_zero=True) computes as a `not_equal` operation
+    # of its own in Functional summaries; fastrnn carries masks with the tensors and has no
+    # such row (README), so the summary comparison uses the unmasked two-branch graph.
+    kw = {"mask_zero": False} if name == "two_branches" else {}
+    ours, ref = _pair(name, **kw)
     assert _summary_text(ours) == _summary_text(ref)
     assert [layer.name for layer in ours.layers] == [layer.name for layer in ref.layers]
     assert ours.output_names == ref.output_names

@@ -70,8 +70,8 @@ def test_training_memory_stays_flat(tmp_path):
                 m.predict_on_batch(x[:7])
                 m.test_on_batch(x, y)
             if i % 50 == 0:
-                m.save(tmp_path / "m.keras")
-                fastrnn.load_model(tmp_path / "m.keras")
+                m.save(tmp_path / "m.fnrn")
+                fastrnn.load_model(tmp_path / "m.fnrn")
                 m.fit(x, y, batch_size=8, epochs=1, verbose=0)
 
     work(51)                         # warm-up: buffers, optimizer slots, allocator pools
@@ -167,7 +167,7 @@ def failing_write_array(after_arrays, exc):
 def test_interrupted_save_keeps_the_previous_file(tmp_path, monkeypatch, what, after_arrays,
                                                   exc):
     old, new = small_model(0), small_model(1)
-    path = tmp_path / ("m.keras" if what == "save" else "m.weights.h5")
+    path = tmp_path / ("m.fnrn" if what == "save" else "m.weights.fnrn")
     getattr(old, what)(path)
     before = path.read_bytes()
     monkeypatch.setattr(np.lib.format, "write_array", failing_write_array(after_arrays, exc))
@@ -189,13 +189,13 @@ def test_interrupted_first_save_leaves_nothing(tmp_path, monkeypatch):
     m = small_model()
     monkeypatch.setattr(np.lib.format, "write_array", failing_write_array(1, OSError("boom")))
     with pytest.raises(OSError, match="boom"):
-        m.save(tmp_path / "new.keras")
+        m.save(tmp_path / "new.fnrn")
     assert os.listdir(tmp_path) == []
 
 
 def test_failure_at_the_final_rename_keeps_the_previous_file(tmp_path, monkeypatch):
     old, new = small_model(0), small_model(1)
-    path = tmp_path / "m.keras"
+    path = tmp_path / "m.fnrn"
     old.save(path)
     before = path.read_bytes()
 
@@ -206,13 +206,13 @@ def test_failure_at_the_final_rename_keeps_the_previous_file(tmp_path, monkeypat
         new.save(path)
     monkeypatch.undo()
     assert path.read_bytes() == before
-    assert os.listdir(tmp_path) == ["m.keras"]
+    assert os.listdir(tmp_path) == ["m.fnrn"]
 
 
 def test_checkpoint_callback_writes_atomically(tmp_path, monkeypatch):
     m = small_model(0)
     x, y = np.ones((8, 5, 3), np.float32), np.zeros((8, 2), np.float32)
-    path = tmp_path / "ckpt.keras"
+    path = tmp_path / "ckpt.fnrn"
     m.fit(x, y, epochs=1, verbose=0, callbacks=[ModelCheckpoint(path)])
     before = path.read_bytes()
     monkeypatch.setattr(np.lib.format, "write_array", failing_write_array(1, OSError("full")))
@@ -220,13 +220,13 @@ def test_checkpoint_callback_writes_atomically(tmp_path, monkeypatch):
         m.fit(x, y, epochs=1, verbose=0, callbacks=[ModelCheckpoint(path)])
     monkeypatch.undo()
     assert path.read_bytes() == before
-    assert os.listdir(tmp_path) == ["ckpt.keras"]
+    assert os.listdir(tmp_path) == ["ckpt.fnrn"]
     fastrnn.load_model(path)
 
 
 def test_overwrite_false_leaves_the_file(tmp_path):
     old, new = small_model(0), small_model(1)
-    path = tmp_path / "m.keras"
+    path = tmp_path / "m.fnrn"
     old.save(path)
     before = path.read_bytes()
     with pytest.raises(FileExistsError):
@@ -264,7 +264,7 @@ def test_save_killed_at_random_moments_never_corrupts_the_file(tmp_path):
     complete model, either the previous or the new version."""
     script = tmp_path / "saver.py"
     script.write_text(_KILL_SCRIPT)
-    path = tmp_path / "m.keras"
+    path = tmp_path / "m.fnrn"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [os.path.dirname(os.path.dirname(fastrnn.__file__)), os.environ.get("PYTHONPATH", "")]))
     rng = np.random.default_rng(0)
@@ -282,8 +282,8 @@ def test_save_killed_at_random_moments_never_corrupts_the_file(tmp_path):
         assert [w.shape for w in m.get_weights()] == [(64, 1024), (256, 1024), (1024,),
                                                       (256, 256), (256,)]
         # a killed process cannot clean up: only its hidden temporary file may remain
-        leftovers = [n for n in os.listdir(tmp_path) if n not in ("m.keras", "saver.py")]
+        leftovers = [n for n in os.listdir(tmp_path) if n not in ("m.fnrn", "saver.py")]
         assert len(leftovers) <= 1 and all(
-            n.startswith(".m.keras.") and n.endswith(".tmp") for n in leftovers), leftovers
+            n.startswith(".m.fnrn.") and n.endswith(".tmp") for n in leftovers), leftovers
         for n in leftovers:
             os.unlink(tmp_path / n)

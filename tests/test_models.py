@@ -126,7 +126,7 @@ def test_save_load_roundtrip_gives_identical_predictions(tmp_path):
     data = batches("embedding_dense", 3)
     for x, y in data:
         ours.train_on_batch(x, y)
-    path = tmp_path / "model.keras"
+    path = tmp_path / "model.fnrn"
     ours.save(path)
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
     with zipfile.ZipFile(path) as zf:       # npz-style container, no pickles
@@ -149,36 +149,36 @@ def test_save_load_recurrent_model(tmp_path):
                     L.Dense(1, activation="sigmoid")])
     x = np.random.default_rng(0).integers(0, 50, (5, 9))
     before = m.predict(x)
-    m.save(tmp_path / "rnn.keras")
-    back = fastrnn.load_model(tmp_path / "rnn.keras")
+    m.save(tmp_path / "rnn.fnrn")
+    back = fastrnn.load_model(tmp_path / "rnn.fnrn")
     np.testing.assert_array_equal(back.predict(x), before)
 
 
 def test_weights_only_roundtrip(tmp_path):
     a, _, _ = make_pair("dense_sigmoid", seed=1)
     b, _, _ = make_pair("dense_sigmoid", seed=2)
-    a.save_weights(tmp_path / "w.weights.h5")
-    b.load_weights(tmp_path / "w.weights.h5")
+    a.save_weights(tmp_path / "w.weights.fnrn")
+    b.load_weights(tmp_path / "w.weights.fnrn")
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
 
 
 def test_truncated_or_corrupted_file_raises_clear_error(tmp_path):
     m, _, _ = make_pair("dense_sigmoid")
-    path = tmp_path / "m.keras"
+    path = tmp_path / "m.fnrn"
     m.save(path)
     data = path.read_bytes()
-    bad = tmp_path / "truncated.keras"
+    bad = tmp_path / "truncated.fnrn"
     bad.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ModelFileError, match="truncated.keras"):
+    with pytest.raises(ModelFileError, match="truncated.fnrn"):
         fastrnn.load_model(bad)
     assert issubclass(ModelFileError, ValueError)
-    junk = tmp_path / "junk.keras"
+    junk = tmp_path / "junk.fnrn"
     junk.write_bytes(b"not a zip at all")
-    with pytest.raises(ValueError, match="junk.keras"):
+    with pytest.raises(ValueError, match="junk.fnrn"):
         fastrnn.load_model(junk)
     with pytest.raises(FileNotFoundError):
-        fastrnn.load_model(tmp_path / "missing.keras")
+        fastrnn.load_model(tmp_path / "missing.fnrn")
     # a weights file is not a model file
     m.save_weights(tmp_path / "w.h5")
     with pytest.raises(ModelFileError, match="weights"):
@@ -188,7 +188,7 @@ def test_truncated_or_corrupted_file_raises_clear_error(tmp_path):
 def test_wrong_version_raises(tmp_path):
     import json
     m, _, _ = make_pair("dense_sigmoid")
-    path = tmp_path / "m.keras"
+    path = tmp_path / "m.fnrn"
     m.save(path)
     with zipfile.ZipFile(path) as zf:
         members = {n: zf.read(n) for n in zf.namelist()}

@@ -782,18 +782,18 @@ def test_deflated_members_are_fine(saved, tmp_path):
 def test_load_weights_of_another_architecture_changes_nothing(saved, tmp_path):
     m, _ = saved
     other = _model()
-    other.save_weights(tmp_path / "other.weights.h5")
+    other.save_weights(tmp_path / "other.weights.fnrn")
     before = m.get_weights()
     with pytest.raises(ValueError, match=r"expected \d+ arrays"):
-        m.load_weights(tmp_path / "other.weights.h5")
+        m.load_weights(tmp_path / "other.weights.fnrn")
     assert _weights_equal(m.get_weights(), before)
     # same count, one shape different (a wider last layer)
     fastrnn.utils.set_random_seed(1)
     wide = fastrnn.Sequential([fastrnn.Input((T, D)), LSTM(H, return_sequences=True), GRU(3),
                                Dense(5)])
-    wide.save_weights(tmp_path / "wide.weights.h5")
+    wide.save_weights(tmp_path / "wide.weights.fnrn")
     with pytest.raises(ValueError, match=r"expected shape \(3, 2\), got \(3, 5\)"):
-        m.load_weights(tmp_path / "wide.weights.h5")
+        m.load_weights(tmp_path / "wide.weights.fnrn")
     assert _weights_equal(m.get_weights(), before)
 
 

@@ -9,9 +9,9 @@ import shutil
 import sys
 import textwrap
 
-_UNICODE = {"top": "┏━┳┓", "head": "┃┃┃", "head_rule": "┡━╇┩", "row": "│││",
+_UNICODE = {"ellipsis": "…", "top": "┏━┳┓", "head": "┃┃┃", "head_rule": "┡━╇┩", "row": "│││",
             "rule": "├─┼┤", "bottom": "└─┴┘"}
-_ASCII = {"top": "+=++", "head": "|||", "head_rule": "+=++", "row": "|||",
+_ASCII = {"ellipsis": "...", "top": "+=++", "head": "|||", "head_rule": "+=++", "row": "|||",
           "rule": "+-++", "bottom": "+-++"}
 
 
@@ -45,14 +45,18 @@ def _column_widths(line_length, positions):
     return widths
 
 
-def _cell_lines(text, width):
+def _cell_lines(text, width, ellipsis):
+    """Greedy word wrap like rich's; a word longer than the cell is cut with an ellipsis
+    (rich's default overflow), not broken across lines."""
     inner = width - 2
-    lines = textwrap.wrap(text, inner, break_long_words=True, break_on_hyphens=False) or [""]
-    return lines
+    words = [w if len(w) <= inner else w[:inner - len(ellipsis)] + ellipsis
+             for w in text.split()]
+    return textwrap.wrap(" ".join(words), inner, break_long_words=False,
+                         break_on_hyphens=False) or [""]
 
 
-def _render_row(cells, widths, aligns, box):
-    wrapped = [_cell_lines(c, w) for c, w in zip(cells, widths)]
+def _render_row(cells, widths, aligns, box, ellipsis):
+    wrapped = [_cell_lines(c, w, ellipsis) for c, w in zip(cells, widths)]
     height = max(len(w) for w in wrapped)
     out = []
     for i in range(height):
@@ -93,7 +97,7 @@ def summary_lines(model, line_length=None, positions=None, unicode=True):
     widths = _column_widths(line_length, positions)
     box = _UNICODE if unicode else _ASCII
     lines = [f'Model: "{model.name}"', _rule(widths, box["top"])]
-    lines += _render_row(header, widths, aligns, box["head"])
+    lines += _render_row(header, widths, aligns, box["head"], box["ellipsis"])
     lines.append(_rule(widths, box["head_rule"]))
     for i, (layer, shape, connections) in enumerate(rows):
         if layer.built:
@@ -103,7 +107,7 @@ def summary_lines(model, line_length=None, positions=None, unicode=True):
         cells = [f"{layer.name} ({type(layer).__name__})", format_shape(shape), params]
         if connected:
             cells.append(", ".join(connections) or "-")
-        lines += _render_row(cells, widths, aligns, box["row"])
+        lines += _render_row(cells, widths, aligns, box["row"], box["ellipsis"])
         if i + 1 < len(rows):
             lines.append(_rule(widths, box["rule"]))
     lines.append(_rule(widths, box["bottom"]))

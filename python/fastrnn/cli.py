@@ -3,6 +3,7 @@
     fastrnn train --cell lstm --units 32 --maxlen 500 --epochs 5 --save model.fnrn
     fastrnn predict model.fnrn "A wonderful film." "Dull and far too long."
     fastrnn export model.fnrn model.onnx      (ONNX, for ONNX Runtime and other runtimes)
+    fastrnn convert model.h5 model.keras       (fastrnn / Keras 3 .keras / Keras 2 .h5)
     python -m fastrnn ...                     (same thing)
 
 `train` fits `fastrnn.train(dataset="imdb", ...)`, which also evaluates on the IMDB test set,
@@ -167,7 +168,10 @@ def build_parser():
         "predict", help="print the positive-review probability of each text",
         description="Score review texts with a model saved by `fastrnn train --save`. Prints one "
                     "line per text: probability<TAB>label<TAB>start of the text.")
-    p.add_argument("model", metavar="MODEL", help="model file written by `fastrnn train --save`")
+    p.add_argument("model", metavar="MODEL",
+                   help="model file written by `fastrnn train --save`, or a Keras .keras/.h5 "
+                        "model (then give --num-words and --maxlen if its input shape and "
+                        "vocabulary do not say)")
     p.add_argument("texts", metavar="TEXT", nargs="+",
                    help="review text(s); '-' reads one review per line from stdin")
     p.add_argument("--maxlen", type=_int_at_least(1), default=None,
@@ -185,6 +189,7 @@ def build_parser():
                         "(default: %(default)s)")
     p.set_defaults(subparser=p)
     add_export_parser(sub)
+    _add_convert_parser(sub)
     return parser
 
 
@@ -371,7 +376,7 @@ def _read_texts(items):
 def cmd_predict(args, parser):
     import numpy as np
     from . import saving
-    from .models import load_model
+    from .keras_files import load_any as load_model     # fastrnn, .keras or .h5 (by content)
     from .preprocessing import pad_sequences
 
     if not os.path.isfile(args.model):
@@ -427,6 +432,35 @@ def cmd_export(args):
                      opset_version=args.opset)
     except (ValueError, ImportError) as e:     # ExportError is a ValueError
         raise CliError(str(e)) from e
+
+
+# --- convert ------------------------------------------------------------------------------------
+def _add_convert_parser(sub):
+    c = sub.add_parser(
+        "convert", help="convert a model file between fastrnn's and Keras' formats",
+        description="Read a model file of any supported format (recognised by content: fastrnn, "
+                    "Keras 3 .keras, Keras 2/3 .h5) and write it in the format of OUT's suffix: "
+                    ".keras (Keras 3), .h5/.hdf5 (Keras 2 HDF5), anything else fastrnn's own. "
+                    "Keras and TensorFlow are not needed.")
+    c.add_argument("source", metavar="IN", help="model file to read")
+    c.add_argument("target", metavar="OUT", help="model file to write")
+    c.add_argument("--no-optimizer", action="store_true",
+                   help="leave out the compile config and optimizer state")
+    c.set_defaults(subparser=c)
+
+
+def cmd_convert(args):
+    from . import saving
+    from .keras_files import WriteError, detect_format, load_any, save_any
+    if not os.path.isfile(args.source):
+        args.subparser.error(f"argument IN: no such model file: {args.source!r}")
+    try:
+        kind = detect_format(args.source)
+        model = load_any(args.source, compile=not args.no_optimizer)
+        save_any(model, args.target, include_optimizer=not args.no_optimizer)
+    except (saving.ModelFileError, WriteError) as e:
+        raise CliError(str(e)) from e
+    print(f"converted {args.source} ({kind}) -> {args.target}")
     return 0
 
 
@@ -444,12 +478,15 @@ def _run(argv):
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
-        parser.exit(2, "fastrnn: error: a command is required (train, predict or export)\n")
+        parser.exit(2, "fastrnn: error: a command is required (train, predict, export or "
+                       "convert)\n")
     try:
         if args.command == "train":
             return cmd_train(args)
         if args.command == "export":
             return cmd_export(args)
+        if args.command == "convert":
+            return cmd_convert(args)
         return cmd_predict(args, args.subparser)
     except CliError as e:
         print(f"fastrnn: error: {e}", file=sys.stderr)

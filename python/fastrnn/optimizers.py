@@ -150,10 +150,11 @@ class Optimizer:
     def build(self, weights):
         for w in weights:
             if id(w) not in self._slots:
-                self._slots[id(w)] = {n: np.zeros_like(w, dtype=_F32) for n in self._active_slots()}
+                self._slots[id(w)] = {n: np.zeros_like(w, dtype=_F32) for n in self.slot_names()}
                 self._order.append(w)
 
-    def _active_slots(self):
+    def slot_names(self):
+        """Names of the slot arrays this optimizer keeps per weight (Keras' variable order)."""
         return self._slot_names
 
     @property
@@ -161,7 +162,7 @@ class Optimizer:
         """Keras counts iterations and learning_rate, then every slot array."""
         out = [np.array(self.iterations, np.int64), np.array(self._lr, _F32)]
         for w in self._order:
-            out.extend(self._slots[id(w)][n] for n in self._active_slots())
+            out.extend(self._slots[id(w)][n] for n in self.slot_names())
         return out
 
     def get_state(self):
@@ -172,7 +173,7 @@ class Optimizer:
         """Restore `get_state()` output for `weights` (the model's trainable weights)."""
         self._slots, self._order = {}, []
         self.build(weights)
-        expected = 2 + len(weights) * len(self._active_slots())
+        expected = 2 + len(weights) * len(self.slot_names())
         if len(arrays) != expected:
             raise ValueError(f"{self.name}: optimizer state has {len(arrays)} arrays, "
                              f"expected {expected}")
@@ -181,7 +182,7 @@ class Optimizer:
         it = iter(arrays[2:])
         for w in weights:
             slots = self._slots[id(w)]
-            for n in self._active_slots():
+            for n in self.slot_names():
                 src = next(it)
                 if src.shape != slots[n].shape:
                     raise ValueError(f"{self.name}: slot {n} has shape {src.shape}, "
@@ -318,7 +319,7 @@ class SGD(Optimizer):
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
 
-    def _active_slots(self):
+    def slot_names(self):
         return ("momentum",) if self.momentum != 0 else ()
 
     def _update_dense(self, g, w, slots, lr):
@@ -370,7 +371,7 @@ class RMSprop(Optimizer):
         self.epsilon = float(epsilon)
         self.centered = bool(centered)
 
-    def _active_slots(self):
+    def slot_names(self):
         names = ["velocity"]
         if self.momentum > 0:
             names.append("momentum")
@@ -443,7 +444,7 @@ class Adam(Optimizer):
         self.epsilon = float(epsilon)
         self.amsgrad = bool(amsgrad)
 
-    def _active_slots(self):
+    def slot_names(self):
         return ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
 
     def _alpha(self, lr):

@@ -17,7 +17,6 @@ import zipfile
 import numpy as np
 
 from ._atomic import atomic_write
-from .distributed.context import is_main
 from .layers.registry import registered
 
 FORMAT = "fastrnn"
@@ -137,8 +136,6 @@ def _check_weights(path, header, arrays):
 
 # --- public API -----------------------------------------------------------------------------
 def save_model(model, filepath, include_optimizer=True):
-    if not is_main():    # data-parallel training: the ranks hold the same model; rank 0 writes
-        return
     weights = model.get_weights()
     header = {"format": FORMAT, "version": VERSION, "kind": "model",
               "model": {"class_name": type(model).__name__, "config": model.get_config()},
@@ -186,8 +183,6 @@ def load_model(filepath, compile=True):
 
 
 def save_weights(model, filepath):
-    if not is_main():
-        return
     weights = model.get_weights()
     header = {"format": FORMAT, "version": VERSION, "kind": "weights",
               "weight_names": model._weight_names(),

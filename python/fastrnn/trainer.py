@@ -9,8 +9,9 @@ Keras 3 semantics (keras/src/trainers/trainer.py and its TensorFlow epoch loop):
 
 A training step is explicit, not taped: `model._run(inputs, training=True)` (forward, the
 layers keep what their backward needs) -> the compiled losses' value and gradient per output
-(from the logits of a sigmoid/softmax output, as Keras computes crossentropy) ->
-`model._run_backward(grads, wrt_logits)` -> one optimizer update of every trainable weight.
+(from the logits of a sigmoid/softmax output, as Keras computes crossentropy) plus the
+regularization penalties (penalties.py) -> `model._run_backward(grads, wrt_logits)` -> one
+optimizer update of every trainable weight -> constraints.
 The model supplies those two methods plus its inputs' and outputs' names; this class holds
 everything else. Data-parallel training (fastrnn.distributed) enters only through the hook in
 `self._distribution` (distributed/hooks.py): sharded batches, gradients averaged over the
@@ -22,6 +23,7 @@ import numpy as np
 
 from . import data_adapter as da
 from . import optimizers as optimizers_mod
+from . import penalties
 from .callbacks import CallbackList
 from .compile_utils import CompileLoss, CompileMetrics
 from .distributed import hooks as dp
@@ -36,6 +38,24 @@ def _no_sample_weights(what, *values):
     if any(v is not None for v in values):
         raise NotImplementedError(f"{what}: sample_weight/class_weight are not supported by "
                                   "fastrnn")
+
+
+def _per_name(data, names, what, missing_what, kind, items):
+    """Arrays for `names` (the model's inputs or outputs) from one array, a list or a dict."""
+    if isinstance(data, dict):
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise ValueError(f"{what}: missing {missing_what} {missing}; the model's {kind} are "
+                             f"{names}, got keys {sorted(data)}")
+        return [data[n] for n in names]
+    if len(names) > 1:
+        if not isinstance(data, (list, tuple)) or len(data) != len(names):
+            got = f"a list of {len(data)}" if isinstance(data, (list, tuple)) else \
+                type(data).__name__
+            raise ValueError(f"{what}: the model has {len(names)} {kind} {names}; expected a "
+                             f"list of {len(names)} {items} or a dict, got {got}")
+        return list(data)
+    return [data]
 
 
 class Trainer:
@@ -131,24 +151,27 @@ class Trainer:
         preds, masks = self._run(xs, training)
         self._resolve_compile(ys, preds)
         logits = self._output_logits()
+        layers = self._trainable_layers()
+        penalty = np.float32(self._activity_loss + penalties.weight_penalty(layers))
         if training:
             loss, grads, wrt = self._compile_loss.value_and_grads(ys, preds, logits, masks)
+            loss = np.float32(loss + penalty)
             if not self._nan_guard or self._distribution.all_finite(loss):
                 if self._nan_guard:
                     self._snapshot_weights()
                 self._run_backward(grads, wrt)
-                self._apply_gradients()
+                penalties.add_weight_penalty_grads(layers)
+                self._apply_gradients(layers)
+                penalties.apply_constraints(layers)
         else:
-            loss = self._compile_loss.value(ys, preds, logits, masks)
+            loss = np.float32(self._compile_loss.value(ys, preds, logits, masks) + penalty)
         self._loss_tracker.update_state(loss, sample_weight=len(xs[0]))
         self._compile_metrics.update(ys, preds, masks)
         return loss
 
-    def _apply_gradients(self):
-        if not self.trainable:
-            return
+    def _apply_gradients(self, layers):
         grads, weights = [], []
-        for layer in self._trainable_layers():
+        for layer in layers:
             for g, w in zip(layer.grads, layer.weights):
                 if g is not None:
                     grads.append(g)
@@ -188,36 +211,11 @@ class Trainer:
         return [da.to_array(a, what) for a in self._target_list(y, what)]
 
     def _input_list(self, x, what):
-        names = self.input_names
-        if isinstance(x, dict):
-            missing = [n for n in names if n not in x]
-            if missing:
-                raise ValueError(f"{what}: missing input(s) {missing}; the model's inputs are "
-                                 f"{names}, got keys {sorted(x)}")
-            return [x[n] for n in names]
-        if len(names) > 1:
-            if not isinstance(x, (list, tuple)) or len(x) != len(names):
-                got = f"a list of {len(x)}" if isinstance(x, (list, tuple)) else \
-                    type(x).__name__
-                raise ValueError(f"{what}: the model has {len(names)} inputs {names}; expected a "
-                                 f"list of {len(names)} arrays or a dict, got {got}")
-            return list(x)
-        return [x]
+        return _per_name(x, self.input_names, what, "input(s)", "inputs", "arrays")
 
     def _target_list(self, y, what):
-        names = self.output_names
-        if isinstance(y, dict):
-            missing = [n for n in names if n not in y]
-            if missing:
-                raise ValueError(f"{what}: missing target(s) for output(s) {missing}; the "
-                                 f"model's outputs are {names}, got keys {sorted(y)}")
-            return [y[n] for n in names]
-        if len(names) > 1:
-            if not isinstance(y, (list, tuple)) or len(y) != len(names):
-                raise ValueError(f"{what}: the model has {len(names)} outputs {names}; expected "
-                                 f"a list of {len(names)} target arrays or a dict")
-            return list(y)
-        return [y]
+        return _per_name(y, self.output_names, what, "target(s) for output(s)", "outputs",
+                         "target arrays")
 
     def _check_data(self, xs, ys, what="x"):
         for a in xs:

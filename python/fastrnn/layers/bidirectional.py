@@ -62,6 +62,13 @@ class Bidirectional(Layer):
 
     _call_state = ("_merge_inputs", "initial_state_grads")
 
+    def _spec(self, weight):
+        """A weight's regularizer/constraint/trainable flag, from the sublayer that owns it."""
+        for sub in (self.forward_layer, self.backward_layer):
+            if any(w is weight for w in sub.weights):
+                return sub._spec(weight)
+        return super()._spec(weight)
+
     def _twin(self):
         twin = super()._twin()
         twin.forward_layer = self.forward_layer._twin()

@@ -2,6 +2,8 @@
 import numpy as np
 
 from .. import activations
+from .. import constraints
+from .. import regularizers
 from .. import initializers
 from .. import random as frandom
 from .. import graph
@@ -23,12 +25,6 @@ def _as_float32(x):
 
 def _initializer(spec):
     return initializers.deserialize(spec) if isinstance(spec, dict) else initializers.get(spec)
-
-
-def _no_regularizers(owner, **kwargs):
-    for key, value in kwargs.items():
-        if value is not None:
-            raise NotImplementedError(f"{owner}: {key} is not supported by fastrnn")
 
 
 def _input_dim_to_shape(kwargs):
@@ -70,13 +66,11 @@ class Dense(_ActivationMixin, Layer):
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
                  **kwargs):
-        _no_regularizers("Dense", kernel_regularizer=kernel_regularizer,
-                         bias_regularizer=bias_regularizer,
-                         activity_regularizer=activity_regularizer,
-                         kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
-        kwargs.pop("lora_rank", None)
-        kwargs.pop("lora_alpha", None)
-        super().__init__(**_input_dim_to_shape(kwargs))
+        for key in ("lora_rank", "lora_alpha"):
+            if kwargs.pop(key, None):
+                raise NotImplementedError(f"Dense: {key} is not supported by fastrnn")
+        super().__init__(activity_regularizer=activity_regularizer,
+                         **_input_dim_to_shape(kwargs))
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"Received an invalid value for `units`, expected a positive "
                              f"integer. Received: units={units!r}")
@@ -85,6 +79,10 @@ class Dense(_ActivationMixin, Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = _initializer(kernel_initializer)
         self.bias_initializer = _initializer(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.logits = None
         self._x = None
         self._native = False       # whether the last call ran the C++ kernels
@@ -97,9 +95,11 @@ class Dense(_ActivationMixin, Layer):
         if in_dim is None:
             raise ValueError(f"{self.name}: the last dimension of the inputs must be known, got "
                              f"input shape {tuple(input_shape)}")
-        self.add_weight("kernel", (int(in_dim), self.units), self.kernel_initializer)
+        self.add_weight("kernel", (int(in_dim), self.units), self.kernel_initializer,
+                        regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
-            self.add_weight("bias", (self.units,), self.bias_initializer)
+            self.add_weight("bias", (self.units,), self.bias_initializer,
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
         self.built = True
 
     @property
@@ -170,7 +170,12 @@ class Dense(_ActivationMixin, Layer):
         cfg = super().get_config()
         cfg.update(units=self.units, activation=self.activation.name, use_bias=self.use_bias,
                    kernel_initializer=initializers.serialize(self.kernel_initializer),
-                   bias_initializer=initializers.serialize(self.bias_initializer))
+                   bias_initializer=initializers.serialize(self.bias_initializer),
+                   kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+                   bias_regularizer=regularizers.serialize(self.bias_regularizer),
+                   activity_regularizer=regularizers.serialize(self.activity_regularizer),
+                   kernel_constraint=constraints.serialize(self.kernel_constraint),
+                   bias_constraint=constraints.serialize(self.bias_constraint))
         return cfg
 
 

@@ -3,7 +3,9 @@ import warnings
 
 import numpy as np
 
+from .. import constraints
 from .. import initializers
+from .. import regularizers
 from ..indexed_slices import IndexedSlices
 from .base import Layer
 from .registry import register
@@ -32,9 +34,6 @@ class Embedding(Layer):
         for key in ("lora_rank", "lora_alpha", "quantization_config", "sparse"):
             if kwargs.pop(key, None):
                 raise NotImplementedError(f"Embedding: {key} is not supported by fastrnn")
-        if embeddings_regularizer is not None or embeddings_constraint is not None:
-            raise NotImplementedError("Embedding: regularizers and constraints are not "
-                                      "supported by fastrnn")
         for arg, value in (("input_dim", input_dim), ("output_dim", output_dim)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
                 raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r} "
@@ -46,6 +45,8 @@ class Embedding(Layer):
         self.input_dim = int(input_dim)
         self.output_dim = int(output_dim)
         self.embeddings_initializer = _initializer(embeddings_initializer)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.mask_zero = bool(mask_zero)
         self.supports_masking = self.mask_zero
         self._ids = None
@@ -59,7 +60,8 @@ class Embedding(Layer):
         if self.built:
             return
         self.add_weight("embeddings", (self.input_dim, self.output_dim),
-                        self.embeddings_initializer)
+                        self.embeddings_initializer, regularizer=self.embeddings_regularizer,
+                        constraint=self.embeddings_constraint)
         self.built = True
 
     @property
@@ -143,5 +145,8 @@ class Embedding(Layer):
         cfg = super().get_config()
         cfg.update(input_dim=self.input_dim, output_dim=self.output_dim,
                    embeddings_initializer=initializers.serialize(self.embeddings_initializer),
+                   embeddings_regularizer=regularizers.serialize(self.embeddings_regularizer),
+                   activity_regularizer=regularizers.serialize(self.activity_regularizer),
+                   embeddings_constraint=constraints.serialize(self.embeddings_constraint),
                    mask_zero=self.mask_zero)
         return cfg

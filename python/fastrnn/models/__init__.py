@@ -1,5 +1,5 @@
 """Models: `Model(inputs, outputs)` (a Functional graph) and `Sequential`, with `load_model`."""
-from ..saving import load_model
+from ..keras_files import load_any as load_model
 from .functional import Functional
 from .model import Model
 from .sequential import Sequential

@@ -22,6 +22,7 @@ from .. import graph
 from ..indexed_slices import IndexedSlices
 from ..layers.core import InputLayer
 from ..layers.registry import register
+from ..penalties import activity_penalty
 from .model import Model
 
 
@@ -234,6 +235,8 @@ class Functional(Model):
                              f"{len(xs)}")
         values = [None] * self._n_slots
         masks = [None] * self._n_slots
+        self._activity_loss = np.float32(0)
+        self._activity_grads = []   # (slot, gradient of the activity penalties)
         for s, x in zip(self._input_slots, xs):
             values[s] = x
         for st in self._steps:
@@ -242,6 +245,11 @@ class Functional(Model):
             kwargs = {k: _gather(v, values) for k, v in st.kwargs.items()}
             out = st.runner(args, mask=amask, training=training, **kwargs)
             out_mask = st.runner.compute_mask(args, amask)
+            reg = st.runner.activity_regularizer
+            if reg is not None:
+                penalty, grads = activity_penalty(reg, out if isinstance(out, list) else [out])
+                self._activity_loss = self._activity_loss + penalty
+                self._activity_grads.extend(zip(st.outs, grads))
             if len(st.outs) == 1 and not isinstance(out, list):
                 values[st.outs[0]] = out
                 masks[st.outs[0]] = out_mask
@@ -278,6 +286,12 @@ class Functional(Model):
             grads[s] = g if grads[s] is None else grads[s] + g
             if w:
                 logits_slots.add(s)
+        for s, g in self._activity_grads:
+            if s in logits_slots:   # the loss' gradient is w.r.t. the logits: chain through
+                runner = self._producer[s].runner     # the output activation
+                z = runner._z
+                g = runner._activation_grad(g.reshape(z.shape), False).reshape(g.shape)
+            grads[s] = g if grads[s] is None else grads[s] + g
         for st in reversed(self._steps):
             if not st.needs_backward:
                 continue

@@ -4,12 +4,11 @@ and the Trainer (compile/fit/evaluate/predict).
 `fastrnn.Model(inputs, outputs)` builds a `Functional` graph model (as `keras.Model` does);
 `Sequential` is a Functional model whose graph is a chain.
 """
-import os
-
 import numpy as np
 
-from .. import saving
+from .. import keras_files
 from ..layers.base import unique_name
+from ..penalties import weight_penalties
 from ..trainer import Trainer
 
 
@@ -66,6 +65,14 @@ class Model(Trainer):
         trainable = {id(w) for w in self.trainable_weights}
         return [w for w in self.weights if id(w) not in trainable]
 
+    @property
+    def losses(self):
+        """The regularization penalties of the last call (Keras' `model.losses`): each
+        regularized trainable weight's, then the activity regularizers' total."""
+        out = weight_penalties(self._trainable_layers())
+        activity = getattr(self, "_activity_loss", None)
+        return out + ([activity] if activity else [])
+
     def count_params(self):
         return int(sum(w.size for w in self.weights))
 
@@ -116,18 +123,19 @@ class Model(Trainer):
 
     # -- saving ------------------------------------------------------------------------------
     def save(self, filepath, overwrite=True, include_optimizer=True, **kwargs):
-        """Save architecture, weights, compile config and optimizer state to one file."""
-        if not overwrite and os.path.exists(filepath):
-            raise FileExistsError(f"{filepath} exists and overwrite=False")
-        saving.save_model(self, filepath, include_optimizer=include_optimizer)
+        """Save architecture, weights, compile config and optimizer state to one file. The
+        format follows the suffix: `.keras` Keras 3, `.h5`/`.hdf5` Keras 2 HDF5,
+        anything else (`.fnrn`) fastrnn's own."""
+        keras_files.save_any(self, filepath, overwrite=overwrite,
+                             include_optimizer=include_optimizer)
 
     def save_weights(self, filepath, overwrite=True):
-        if not overwrite and os.path.exists(filepath):
-            raise FileExistsError(f"{filepath} exists and overwrite=False")
-        saving.save_weights(self, filepath)
+        """`.weights.h5`: Keras 3's weights layout; anything else fastrnn's own format."""
+        keras_files.save_weights_any(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath, skip_mismatch=False):
-        saving.load_weights(self, filepath)
+        """From a fastrnn or Keras weights or model file (recognised by content)."""
+        keras_files.load_weights_any(self, filepath)
 
     def export(self, filepath, format="onnx", verbose=None, input_signature=None, **kwargs):
         """Export for inference (Keras 3's signature); fastrnn writes ONNX (see

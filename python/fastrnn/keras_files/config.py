@@ -1,0 +1,343 @@
+"""Keras layer configs <-> fastrnn layers: one table entry per Keras layer class.
+
+An entry lists every argument the Keras class writes (Keras 2 and Keras 3 spellings) with
+what it means for fastrnn:
+
+    PASS       the same argument of the fastrnn layer
+    ACTIVATION an activation name (Keras 2's `hard_sigmoid` is not Keras 3's, see below)
+    INITIALIZER an initializer config (only used if the layer is re-initialised)
+    DTYPE      a dtype policy: float32 is accepted, anything else changes the numbers
+    INPUT_DTYPE the dtype of the model's input (InputLayer)
+    SHAPE      an input-shape hint (Keras 2 `batch_input_shape`, `input_length`, ...)
+    EXECUTION  how Keras runs the layer (`unroll`, `implementation`, ...): accepted, dropped
+    NONE       must be None (regularizers, constraints, quantization): they change the numbers
+    Must(v)    must equal v (e.g. `stateful=False`, `time_major=False`)
+    Nested     a nested layer config (Bidirectional, TimeDistributed)
+
+An argument that is not in the table is an error naming it: a setting is never silently
+ignored. Classes are looked up in this table and fastrnn's layer registry only; nothing named
+in a file is imported or executed.
+"""
+import re
+import warnings
+
+from .. import activations, initializers
+from ..layers import registry
+
+MAX_NESTING = 4     # wrapper in wrapper in ...: Keras models need 2
+RECURRENT = ("SimpleRNN", "LSTM", "GRU")
+
+
+PASS, ACTIVATION, INITIALIZER, DTYPE, INPUT_DTYPE, SHAPE, EXECUTION, NONE = (
+    "pass", "activation", "initializer", "dtype", "input_dtype", "shape", "execution", "none")
+
+
+class Must:
+    """The argument must have this value."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class Nested:
+    """A nested layer config; `strip` is a name prefix the fastrnn wrapper adds again."""
+
+    def __init__(self, strip=""):
+        self.strip = strip
+
+
+_COMMON = {"name": PASS, "trainable": PASS, "dtype": DTYPE, "batch_input_shape": SHAPE,
+           "input_shape": SHAPE, "activity_regularizer": NONE}
+_RNN = {"units": PASS, "activation": ACTIVATION, "use_bias": PASS,
+        "kernel_initializer": INITIALIZER, "recurrent_initializer": INITIALIZER,
+        "bias_initializer": INITIALIZER, "kernel_regularizer": NONE,
+        "recurrent_regularizer": NONE, "bias_regularizer": NONE, "kernel_constraint": NONE,
+        "recurrent_constraint": NONE, "bias_constraint": NONE, "dropout": PASS,
+        "recurrent_dropout": PASS, "return_sequences": PASS, "return_state": PASS,
+        "go_backwards": PASS, "zero_output_for_mask": PASS, "seed": PASS,
+        "stateful": Must(False), "time_major": Must(False), "unroll": EXECUTION,
+        "implementation": EXECUTION, "use_cudnn": EXECUTION, "input_dim": SHAPE,
+        "input_length": SHAPE}
+_GATED = {**_RNN, "recurrent_activation": ACTIVATION}
+_GLOBAL_POOLING = {"data_format": PASS, "keepdims": PASS}
+
+# Keras class -> (fastrnn class, arguments, values of arguments a Keras 2 config may lack
+# whose Keras 2 meaning differs from today's default)
+LAYERS = {
+    "InputLayer": ("InputLayer", {"batch_shape": PASS, "batch_input_shape": SHAPE,
+                                  "input_shape": SHAPE, "dtype": INPUT_DTYPE, "name": PASS,
+                                  "sparse": Must(False), "ragged": Must(False),
+                                  "optional": Must(False)}, {}),
+    "Embedding": ("Embedding", {"input_dim": PASS, "output_dim": PASS, "mask_zero": PASS,
+                                "embeddings_initializer": INITIALIZER,
+                                "embeddings_regularizer": NONE, "embeddings_constraint": NONE,
+                                "input_length": SHAPE, "quantization_config": NONE,
+                                "lora_rank": NONE, "sparse": Must(False)}, {}),
+    "SimpleRNN": ("SimpleRNN", _RNN, {}),
+    "LSTM": ("LSTM", {**_GATED, "unit_forget_bias": PASS}, {}),
+    # Keras <= 2.1 GRUs had no reset_after argument and computed reset_after=False.
+    "GRU": ("GRU", {**_GATED, "reset_after": PASS}, {"reset_after": False}),
+    "Bidirectional": ("Bidirectional", {"layer": Nested(strip="forward_"),
+                                        "backward_layer": Nested(), "merge_mode": PASS}, {}),
+    "Dense": ("Dense", {"units": PASS, "activation": ACTIVATION, "use_bias": PASS,
+                        "kernel_initializer": INITIALIZER, "bias_initializer": INITIALIZER,
+                        "kernel_regularizer": NONE, "bias_regularizer": NONE,
+                        "kernel_constraint": NONE, "bias_constraint": NONE,
+                        "quantization_config": NONE, "lora_rank": NONE, "input_dim": SHAPE},
+              {}),
+    "Dropout": ("Dropout", {"rate": PASS, "noise_shape": PASS, "seed": PASS}, {}),
+    "Activation": ("Activation", {"activation": ACTIVATION}, {}),
+    "Masking": ("Masking", {"mask_value": PASS}, {}),
+    "SpatialDropout1D": ("SpatialDropout1D", {"rate": PASS, "seed": PASS, "noise_shape": NONE},
+                         {}),
+    "Flatten": ("Flatten", {"data_format": PASS}, {}),
+    "GlobalMaxPooling1D": ("GlobalMaxPooling1D", _GLOBAL_POOLING, {}),
+    "GlobalAveragePooling1D": ("GlobalAveragePooling1D", _GLOBAL_POOLING, {}),
+    "TimeDistributed": ("TimeDistributed", {"layer": Nested()}, {}),
+}
+# Layers that carry Python code: refused by name, with the reason.
+CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")
+# Arguments the Keras 2 (tf-keras) class does not accept: dropped when writing for it.
+_KERAS2_DROPS = {"SimpleRNN": ("seed",), "LSTM": ("seed",), "GRU": ("seed",)}
+
+_FLOAT32_POLICIES = ("float32", None)
+
+
+def snake_case(class_name):
+    """Keras' to_snake_case (the names of the weight groups in .keras files)."""
+    name = re.sub(r"\W+", "", class_name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+# --- Keras -> fastrnn --------------------------------------------------------------------------
+def spec_parts(spec, src, what="layer"):
+    """(class name, config) of a serialized Keras object, refusing custom registered objects."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
+        raise src.error(f"invalid {what} entry {short(spec)}")
+    cls = spec["class_name"]
+    check_builtin(spec, src, what)
+    config = spec.get("config", {})
+    if not isinstance(config, dict):
+        raise src.error(f"{what} {cls!r}: config must be a JSON object")
+    return cls, config
+
+
+def check_builtin(spec, src, what):
+    """Refuse objects of custom classes (another module, or registered under another name)."""
+    cls, module = spec.get("class_name"), spec.get("module")
+    registered = spec.get("registered_name")
+    if (module is not None and not (isinstance(module, str) and module.split(".")[0] in
+                                    ("keras", "tf_keras"))) or registered not in (None, cls):
+        raise src.unsupported(f"{what} {cls!r} is a custom class (module {module!r}, "
+                              f"registered as {registered!r}); fastrnn loads only Keras' "
+                              "built-in classes and never imports code named in a file")
+
+
+def layer_from_keras(spec, src, depth=0):
+    """(fastrnn layer, the batch input shape its arguments declare or None) from a
+    serialized Keras layer."""
+    cls, config = spec_parts(spec, src)
+    name = config.get("name", cls)
+    if cls in CODE_LAYERS:
+        raise src.unsupported(f"layer {name!r} is a Keras {cls} layer, which holds Python "
+                              "code; fastrnn never runs code from a file")
+    if cls not in LAYERS:
+        raise src.unsupported(f"layer {name!r} has class {cls!r}, which fastrnn does not "
+                              f"support (supported: {sorted(LAYERS)})")
+    if depth > MAX_NESTING:
+        raise src.error(f"layer {name!r}: layers nest more than {MAX_NESTING} levels")
+    fastrnn_name, table, keras2_missing = LAYERS[cls]
+    fastrnn_cls = registry.registered().get(fastrnn_name)
+    if fastrnn_cls is None:
+        raise src.unsupported(f"layer {name!r} has class {cls!r}, which this fastrnn does "
+                              "not have yet")
+    where = f"layer {name!r} ({cls})"
+    kwargs, hints = {}, {}
+    for key, value in config.items():
+        kind = table.get(key, _COMMON.get(key))
+        if kind is None:
+            raise src.unsupported(f"{where}: argument {key!r}={short(value)} is not "
+                                  "supported by fastrnn")
+        if kind == PASS:
+            kwargs[key] = value
+        elif kind == ACTIVATION:
+            kwargs[key] = activation_from_keras(value, src, where)
+        elif kind == INITIALIZER:
+            init = _initializer_from_keras(value, src, where, key)
+            if init is not None:
+                kwargs[key] = init
+        elif kind == DTYPE:
+            _check_float32(value, src, where)
+        elif kind == INPUT_DTYPE:
+            kwargs[key] = _policy_name(value)
+        elif kind == SHAPE:
+            hints[key] = value
+        elif kind == NONE:
+            if value is not None:
+                raise src.unsupported(f"{where}: argument {key}={short(value)} is not "
+                                      "supported by fastrnn (it changes the numbers)")
+        elif isinstance(kind, Must):
+            if value != kind.value:
+                raise src.unsupported(f"{where}: argument {key}={short(value)} is not "
+                                      f"supported by fastrnn (only {kind.value!r})")
+        elif isinstance(kind, Nested):
+            if value is not None:
+                inner, _ = layer_from_keras(value, src, depth + 1)
+                if kind.strip and inner.name.startswith(kind.strip):
+                    inner.name = inner.name[len(kind.strip):]
+                kwargs[key] = inner
+    if src.major == 2:
+        for key, value in keras2_missing.items():
+            kwargs.setdefault(key, value)
+    declared = _declared_batch_shape(cls, hints, src, where)
+    if cls == "InputLayer" and "batch_shape" not in kwargs:
+        if declared is None:
+            raise src.error(f"{where}: no input shape")
+        kwargs["batch_shape"] = declared
+    try:
+        layer = fastrnn_cls(**kwargs)
+    except (TypeError, ValueError, NotImplementedError) as e:
+        raise src.unsupported(f"{where}: {e}") from e
+    return layer, declared
+
+
+def _declared_batch_shape(cls, hints, src, where):
+    """The batch input shape a layer's Keras arguments declare (Keras 2 put it on the first
+    layer: `batch_input_shape`, `input_shape`, `input_dim`, `input_length`), or None."""
+    if hints.get("batch_input_shape") is not None:
+        shape = hints["batch_input_shape"]
+    elif hints.get("input_shape") is not None:
+        shape = [None] + list(hints["input_shape"]) if isinstance(
+            hints["input_shape"], list) else hints["input_shape"]
+    elif cls in RECURRENT and hints.get("input_dim") is not None:
+        shape = [None, hints.get("input_length"), hints["input_dim"]]
+    elif hints.get("input_dim") is not None:
+        shape = [None, hints["input_dim"]]
+    elif hints.get("input_length") is not None:
+        shape = [None, hints["input_length"]]
+    else:
+        return None
+    if not isinstance(shape, list) or not all(
+            d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 0)
+            for d in shape):
+        raise src.error(f"{where}: invalid input shape {short(shape)}")
+    return tuple(shape)
+
+
+def activation_from_keras(value, src, where):
+    if value is None:
+        return "linear"
+    if isinstance(value, dict) and value.get("class_name") == "function" and \
+            isinstance(value.get("config"), str):   # Keras 3 spelling of a built-in function
+        value = value["config"]
+    if not isinstance(value, str):
+        raise src.unsupported(f"{where}: activation {short(value)} is a custom object; "
+                              "fastrnn loads built-in activations by name only")
+    if value == "hard_sigmoid" and src.major == 2:
+        # Keras 2: clip(0.2x + 0.5, 0, 1); Keras 3's hard_sigmoid is relu6(x + 3) / 6.
+        return "keras2_hard_sigmoid"
+    try:
+        activations.get(value)
+    except (ValueError, TypeError) as e:
+        raise src.unsupported(f"{where}: {e}") from e
+    return value
+
+
+def _initializer_from_keras(value, src, where, key):
+    """A fastrnn initializer (every Keras 2/3 built-in, by name or config), or None
+    (fastrnn's default) for one it does not have: the initializer only matters if the
+    loaded weights are re-initialised."""
+    try:
+        return initializers.deserialize(value) if isinstance(value, dict) else \
+            initializers.get(value)
+    except (KeyError, TypeError, ValueError):
+        warnings.warn(f"{src.path}: {where}: {key} {short(value)} is not available in "
+                      "fastrnn; the loaded weights are used as they are, but re-initialising "
+                      "this layer would use fastrnn's default", stacklevel=4)
+        return None
+
+
+def _policy_name(value):
+    if isinstance(value, dict):
+        value = (value.get("config") or {}).get("name")
+    return value
+
+
+def _check_float32(value, src, where):
+    if _policy_name(value) not in _FLOAT32_POLICIES:
+        raise src.unsupported(f"{where}: dtype policy {short(value)} is not supported; "
+                              "fastrnn computes in float32")
+
+
+def short(value):
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+# --- fastrnn -> Keras --------------------------------------------------------------------------
+class WriteError(ValueError):
+    """The model cannot be written in the requested Keras format without changing numbers."""
+
+
+def layer_to_keras(layer, keras_major, depth=0):
+    """The serialized Keras config of a fastrnn layer, for Keras 3 (`keras_major=3`) or for
+    Keras 2 / tf-keras (`keras_major=2`)."""
+    cls = type(layer).__name__
+    if cls not in LAYERS or LAYERS[cls][0] != cls or depth > MAX_NESTING:
+        raise WriteError(f"layer {layer.name!r}: fastrnn layer {cls} has no Keras equivalent")
+    table = LAYERS[cls][1]
+    drops = _KERAS2_DROPS.get(cls, ()) if keras_major == 2 else ()
+    config = {}
+    for key, value in layer.get_config().items():
+        kind = table.get(key, _COMMON.get(key))
+        if key in drops:
+            continue
+        if kind is None:
+            raise WriteError(f"layer {layer.name!r} ({cls}): argument {key!r} has no Keras "
+                             "equivalent")
+        if kind == ACTIVATION:
+            value = activation_to_keras(value, keras_major, f"layer {layer.name!r} ({cls})")
+        elif kind == INITIALIZER:
+            value = initializer_to_keras(value)
+        elif kind == DTYPE:
+            if value not in _FLOAT32_POLICIES:
+                raise WriteError(f"layer {layer.name!r} ({cls}): dtype {value!r}; Keras files "
+                                 "are written for float32 models")
+            value = dtype_policy(keras_major)
+        elif isinstance(kind, Nested):
+            value = layer_to_keras(getattr(layer, key), keras_major, depth + 1)
+        elif key == "batch_shape" and keras_major == 2:
+            key = "batch_input_shape"
+        config[key] = list(value) if isinstance(value, tuple) else value
+    return serialized(cls, config, "keras.layers")
+
+
+def activation_to_keras(name, keras_major, where):
+    if keras_major == 2 and name == "hard_sigmoid":
+        raise WriteError(f"{where}: Keras 3's hard_sigmoid (relu6(x + 3) / 6) has no Keras 2 "
+                         "spelling (Keras 2's hard_sigmoid is clip(0.2x + 0.5, 0, 1)); save "
+                         "as .keras instead")
+    if name == "keras2_hard_sigmoid":
+        if keras_major == 2:
+            return "hard_sigmoid"
+        raise WriteError(f"{where}: Keras 2's hard_sigmoid (clip(0.2x + 0.5, 0, 1)) does not "
+                         "exist in Keras 3, whose hard_sigmoid is relu6(x + 3) / 6: a .keras "
+                         "file would change the numbers; save as .h5 (Keras 2 format) instead")
+    return name
+
+
+def initializer_to_keras(spec):
+    """fastrnn serializes initializers in Keras 3's layout already."""
+    init = initializers.deserialize(spec) if isinstance(spec, dict) else initializers.get(spec)
+    return initializers.serialize(init)
+
+
+def dtype_policy(keras_major):
+    if keras_major == 2:
+        return "float32"
+    return serialized("DTypePolicy", {"name": "float32"}, "keras")
+
+
+def serialized(cls, config, module):
+    return {"module": module, "class_name": cls, "config": config, "registered_name": None}
