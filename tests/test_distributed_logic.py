@@ -1,6 +1,8 @@
 """fastrnn.distributed without MPI: sharding, the gradient reduction and the Trainer hook,
 with N ranks as N threads over a fake communicator (tests/_fake_comm.py), against one-process
 runs. The same code runs under mpirun in test_distributed_mpi.py."""
+import glob
+import json
 import os
 import subprocess
 import sys
@@ -319,3 +321,24 @@ def test_init_under_a_launcher_without_mpi4py_says_what_to_install():
 def test_init_rejects_an_unknown_sparse_mode():
     with pytest.raises(ValueError, match="sparse_gradients expected one of"):
         fastrnn.distributed.init(sparse_gradients="sparse")
+
+
+def test_scaling_model_of_the_committed_results():
+    """bench/mpi_scaling.py: the ring formulas, and its tables from the committed results."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(PACKAGE_ROOT), "bench", "mpi_scaling.py")
+    if not os.path.exists(path):    # an installed package without the repository
+        pytest.skip("bench/ is not beside the package")
+    spec = importlib.util.spec_from_file_location("mpi_scaling", path)
+    model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(model)
+    assert model.allreduce_s(10e6, 1, 10e9, 25e-6) == 0.0
+    # 4 machines: 6 latencies, 2 x 3/4 of 10 MB at 1.25 GB/s
+    assert abs(model.allreduce_s(10e6, 4, 10e9, 25e-6) - (6 * 25e-6 + 1.5 * 10e6 * 8 / 10e9)) \
+        < 1e-12
+    assert abs(model.allgather_s(1e6, 4, 10e9, 25e-6) - (3 * 25e-6 + 3e6 * 8 / 10e9)) < 1e-12
+    results = sorted(glob.glob(os.path.join(os.path.dirname(path), "results", "mpi-*.json")))
+    assert results
+    with open(results[-1]) as f:
+        text = model.summary(json.load(f))
+    assert "lstm-E32-H32-T500-B128" in text and "(100% at" not in text.split("\n")[2]

@@ -287,3 +287,17 @@ def test_example_trains_and_resumes(imdb_env, tmp_path):
     assert proc.returncode == 0, describe(proc)
     assert "resuming from" in proc.stdout and "after epoch 1" in proc.stdout, proc.stdout
     assert fastrnn.load_model(ckpt).optimizer.iterations == 2 * 3    # 320 reviews / 128
+
+
+def test_bench_worker_measures_both_embedding_modes(tmp_path):
+    """bench/mpi_worker.py comm on a tiny model (the benchmark's plumbing, not its timings)."""
+    cfg = {"name": "tiny", "cell": "lstm", "bidir": False, "stack": 1, "E": 4, "H": 4, "T": 5,
+           "B": 8, "vocab": 50}
+    bench = HERE.parent / "bench"
+    proc, _ = run_job([sys.executable, str(bench / "mpi_worker.py"), "comm", "--config",
+                       json.dumps(cfg), "--threads", "1", "--repeats", "2", "--warmup", "1"],
+                      tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["ranks"] == RANKS and result["table_floats"] == 50 * 4
+    assert all(result[k]["min"] > 0 for k in ("dense_ms", "gather_ms", "bare_dense_ms"))
