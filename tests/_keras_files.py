@@ -19,6 +19,20 @@ import fastrnn  # noqa: E402
 ATOL, RTOL = 1e-6, 1e-5          # predictions: |ours - ref| <= ATOL + RTOL * |ref|
 STEP_ATOL, STEP_RTOL = 1e-5, 1e-5  # weights after one training step
 
+class KerasObject:
+    """A Keras object of the Keras a recipe is built with: `KerasObject("regularizers.L2",
+    l2=0.01)` is `K.regularizers.L2(l2=0.01)`."""
+
+    def __init__(self, path, **kwargs):
+        self.path, self.kwargs = path, kwargs
+
+    def make(self, K):
+        obj = K
+        for part in self.path.split("."):
+            obj = getattr(obj, part)
+        return obj(**self.kwargs)
+
+
 # Keras 3 recipes: every layer and argument fastrnn supports, in few models.
 K3_RECIPES = [
     ("k3_masked_stack", ("int", 7, 30), [
@@ -53,6 +67,36 @@ K3_RECIPES = [
         ("SimpleRNN", {"units": 2, "go_backwards": True, "trainable": False}),
         ("Dense", {"units": 2})],
      ("SGD", {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}, "mse", ["mae"])),
+]
+# Convolutions, poolings, normalizations, reshapes, regularizers and constraints (Keras 3).
+K3_RECIPES += [
+    ("k3_conv", ("int", 9, 30), [
+        ("Embedding", {"input_dim": 30, "output_dim": 6,
+                       "embeddings_regularizer": KerasObject("regularizers.L2", l2=1e-3)}),
+        ("Conv1D", {"filters": 8, "kernel_size": 3, "padding": "causal", "dilation_rate": 2,
+                    "activation": "relu",
+                    "kernel_regularizer": KerasObject("regularizers.L1L2", l1=1e-3, l2=1e-3),
+                    "kernel_constraint": KerasObject("constraints.MaxNorm", max_value=2.0),
+                    "bias_constraint": KerasObject("constraints.NonNeg")}),
+        ("MaxPooling1D", {"pool_size": 2, "padding": "same"}),
+        ("BatchNormalization", {"momentum": 0.9}),
+        ("Conv1D", {"filters": 4, "kernel_size": 2, "strides": 2, "padding": "same",
+                    "groups": 2}),
+        ("AveragePooling1D", {"pool_size": 2, "padding": "same"}),
+        ("LayerNormalization", {}),
+        ("LSTM", {"units": 4}),
+        ("Dense", {"units": 1, "activation": "sigmoid",
+                   "activity_regularizer": KerasObject("regularizers.L2", l2=1e-2)})],
+     ("Adam", {"learning_rate": 0.01}, "binary_crossentropy", ["accuracy"])),
+    ("k3_reshape", ("float", 4, 6), [
+        ("Permute", {"dims": (2, 1)}),
+        ("Reshape", {"target_shape": (3, 8)}),
+        ("GRU", {"units": 3}),
+        ("RepeatVector", {"n": 2}),
+        ("SimpleRNN", {"units": 2, "return_sequences": True}),
+        ("Flatten", {}),
+        ("Dense", {"units": 2})],
+     ("SGD", {"learning_rate": 0.05}, "mse", None)),
 ]
 # The layers of the IMDB/sequence-tagging models around the recurrent ones (branch wt-layers).
 NEW_LAYER_RECIPES = [
@@ -98,6 +142,16 @@ K2_RECIPES = [
         ("Dense", {"units": 1})],
      ("legacy.Adam", {"learning_rate": 0.01}, "mse", None)),
 ]
+K2_RECIPES.append(
+    ("k2_conv", ("float", 8, 3), [
+        ("Conv1D", {"filters": 4, "kernel_size": 3, "activation": "relu",
+                    "kernel_regularizer": KerasObject("regularizers.L2", l2=1e-2)}),
+        ("BatchNormalization", {}),
+        ("MaxPooling1D", {"pool_size": 2}),
+        ("GRU", {"units": 3, "reset_after": False}),
+        ("Dense", {"units": 1, "kernel_constraint": KerasObject("constraints.MaxNorm",
+                                                                 max_value=1.0)})],
+     ("Adam", {"learning_rate": 0.01}, "mse", None)))
 # The Keras-2-era IMDB model: LSTM with that era's recurrent_activation, hard_sigmoid.
 IMDB_RECIPE = ("k2_imdb_hard_sigmoid", ("int", 12, 40), [
     ("Embedding", {"input_dim": 40, "output_dim": 8}),
@@ -120,8 +174,8 @@ def keras2():
 
 def make_layer(K, spec):
     cls, kwargs = spec
-    kwargs = {k: make_layer(K, v) if isinstance(v, tuple) and isinstance(v[0], str) else v
-              for k, v in kwargs.items()}
+    kwargs = {k: make_layer(K, v) if isinstance(v, tuple) and isinstance(v[0], str) else
+              v.make(K) if isinstance(v, KerasObject) else v for k, v in kwargs.items()}
     return getattr(K.layers, cls)(**kwargs)
 
 
@@ -213,9 +267,25 @@ def assert_close(ours, ref, atol=ATOL, rtol=RTOL, what="predictions"):
 
 
 def normalized(config):
-    """A Keras config without the ids Keras gives shared objects in one process."""
+    """A Keras config without the ids Keras gives shared objects in one process, and with
+    the operations of a Functional config (whose names count up in one process: not_equal,
+    not_equal_1, ...) named by their order in it."""
     text = re.sub(r', "shared_object_id": \d+', "", json.dumps(config, sort_keys=True))
-    return json.loads(text)
+    config = json.loads(text)
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if isinstance(layers, list):
+        names = {e["name"]: f"operation{i}" for i, e in enumerate(layers)
+                 if str(e.get("module", "")).startswith("keras.src.ops")}
+        config = _renamed(config, names)
+    return config
+
+
+def _renamed(value, names):
+    if isinstance(value, dict):
+        return {k: _renamed(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, names) for v in value]
+    return names.get(value, value) if isinstance(value, str) else value
 
 
 def train_step(model, x, y):
@@ -225,16 +295,6 @@ def train_step(model, x, y):
     logs = model.train_on_batch(x, y)
     loss = logs[0] if isinstance(logs, list) else logs
     return float(loss), [np.asarray(w) for w in model.get_weights()]
-
-
-def _keras2_hard_sigmoid_available():
-    """Whether fastrnn has Keras 2's hard_sigmoid (clip(0.2x + 0.5, 0, 1)) for recurrent
-    layers: branch wt-cxx adds it."""
-    try:
-        fastrnn.layers.LSTM(1, recurrent_activation="keras2_hard_sigmoid")
-    except ValueError:
-        return False
-    return True
 
 
 # --- files written once per test session -----------------------------------------------------
@@ -287,14 +347,134 @@ def written(name):
     return _CACHE[name]
 
 
-def _needs_keras2_hard_sigmoid():
-    import pytest
-    from fastrnn.keras_files import UnsupportedKerasFeature
-    return pytest.mark.xfail(
-        not _keras2_hard_sigmoid_available(), strict=True, raises=UnsupportedKerasFeature,
-        reason="needs fastrnn's keras2_hard_sigmoid activation (branch wt-cxx)")
+# --- Functional graphs ----------------------------------------------------------------------
+# tests/test_functional_keras.py's graphs (the Keras seq2seq example, two Embedding+BiLSTM
+# branches with mask_zero joined by Concatenate, two outputs, a shared LSTM, the seed
+# notebooks' models), plus graphs of Keras 3's mask operations.
+def _masked_sequence(K, training_variant=False):
+    """Masking feeding LSTM, TimeDistributed and GlobalAveragePooling1D (Keras 3 records
+    NotEqual + Any and passes the result as their `mask=`)."""
+    L = K.layers
+    a = K.Input(shape=(6, 3), name="features")
+    x = L.Masking(mask_value=0.0, name="masking")(a)
+    x = L.LSTM(4, return_sequences=True, name="lstm")(x)
+    x = L.TimeDistributed(L.Dense(3, activation="tanh"), name="td")(x)
+    x = L.BatchNormalization(name="bn")(x)
+    x = L.GlobalAveragePooling1D(name="gap")(x)
+    return K.Model(a, L.Dense(1, activation="sigmoid", name="out")(x), name="masked_sequence")
 
 
-# Marks the tests of Keras 2 files with hard_sigmoid: they fail (as expected) until fastrnn
-# has Keras 2's hard_sigmoid, then run as ordinary tests.
-needs_keras2_hard_sigmoid = _needs_keras2_hard_sigmoid()
+def _masking_order(K, training_variant=False):
+    """Keras 3 orders this graph's Dense layers differently from tf-keras (the NotEqual/Any
+    path from `da` to the LSTM makes `da` deeper), and so names their weight groups
+    differently."""
+    L = K.layers
+    a = K.Input(shape=(5, 2), name="a")
+    b = K.Input(shape=(5, 2), name="b")
+    x = L.LSTM(2, name="lstm_a")(L.Masking(name="masking")(L.Dense(3, name="da")(a)))
+    y = L.Dense(3, name="db3")(L.Dense(3, name="db2")(L.Dense(3, name="db")(b)))
+    y = L.LSTM(2, name="lstm_b")(y)
+    out = L.Dense(1, activation="sigmoid", name="out")(L.Concatenate(name="cat")([x, y]))
+    return K.Model([a, b], out, name="masking_order")
+
+
+def _merged_masks(K, training_variant=False):
+    """Two masked embeddings added: Keras 3 combines their masks with LogicalOr."""
+    L = K.layers
+    ids = K.Input(shape=(5,), name="ids")
+    e1 = L.Embedding(10, 3, mask_zero=True, name="e1")(ids)
+    e2 = L.Embedding(10, 3, mask_zero=True, name="e2")(ids)
+    x = L.LSTM(2, name="lstm")(L.Add(name="add")([e1, e2]))
+    return K.Model(ids, L.Dense(1, activation="sigmoid", name="out")(x))
+
+
+_EXTRA_GRAPHS = {"masked_sequence": _masked_sequence, "masking_order": _masking_order,
+                 "merged_masks": _merged_masks}
+
+
+def graph_module():
+    import test_functional_keras
+    return test_functional_keras
+
+
+def functional_builder(name):
+    return _EXTRA_GRAPHS.get(name) or graph_module().GRAPHS[name]
+
+
+def functional_data(name, seed):
+    """(x, y) for a graph: test_functional_keras' data for its graphs."""
+    rng = np.random.default_rng(seed)
+    if name == "masked_sequence":
+        x = rng.normal(size=(6, 6, 3)).astype("float32")
+        x[:, :2] = 0.0          # masked steps (a fully masked row would average to 0/0)
+        x[1, 4] = 0.0
+        return x, rng.integers(0, 2, (6, 1)).astype("float32")
+    if name == "masking_order":
+        x = [rng.normal(size=(6, 5, 2)).astype("float32") for _ in range(2)]
+        return x, rng.integers(0, 2, (6, 1)).astype("float32")
+    if name == "merged_masks":
+        ids = rng.integers(1, 10, (6, 5))
+        ids[:, :2] = 0
+        return ids, rng.integers(0, 2, (6, 1)).astype("float32")
+    g = graph_module()
+    saved, g.RNG = g.RNG, rng   # its data come from its module's generator
+    try:
+        return g._data(name)
+    finally:
+        g.RNG = saved
+
+
+class WrittenFunctional:
+    """A Keras Functional model (one training step taken) saved in several formats."""
+
+    def __init__(self, K, name, formats, optimizer):
+        self.K, self.name = K, name
+        K.utils.set_random_seed(0)
+        model = functional_builder(name)(K, training_variant=True)
+        model.compile(**graph_module()._compile_args(K, name, optimizer))
+        model.run_eagerly = True
+        x, y = functional_data(name, 1)
+        model.train_on_batch(x, y)
+        self.config = model.get_config()
+        self.compile_config = model.get_compile_config() if hasattr(
+            model, "get_compile_config") else None
+        self.optimizer_variables = [np.asarray(v) for v in model.optimizer.variables]
+        self.x, _ = functional_data(name, 5)
+        self.batch = functional_data(name, 9)
+        self.ref = outputs(model(self.x, training=False))
+        self.layer_names = [layer.name for layer in model.layers]
+        tag = "k3" if K is keras3() else "k2"
+        self.paths = save_all(model, folder(), f"{tag}_{name}", formats)
+
+
+def outputs(value):
+    """A model's predictions as a list of arrays (one per output)."""
+    return [np.asarray(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+
+
+_WITH_EMBEDDINGS = ("two_branches", "two_outputs", "merged_masks") + tuple(
+    f"seed_{k}" for k in ("000_lstm", "000_gru", "000_bilstm", "001_bilstm", "001_bigru",
+                          "002_simple_rnn", "002_gru", "002_lstm", "003_bilstm",
+                          "004_simple_rnn", "004_lstm"))
+
+
+def written_functional(name, keras_major):
+    """The WrittenFunctional of a graph by Keras 3 or tf-keras (.keras, .h5), built on first
+    use; each graph trains with one of the three optimizers."""
+    key = (name, keras_major)
+    if key not in _CACHE:
+        optimizer = ("sgd", "rmsprop", "adam")[sum(map(ord, name)) % 3]
+        if name == "two_outputs":
+            optimizer = "adam"
+        if keras_major == 2 and name in _WITH_EMBEDDINGS:
+            # tf-keras sums the rows of a repeated id before RMSprop/Adam square the
+            # gradient, Keras 3 and fastrnn square each occurrence: SGD is linear
+            optimizer = "sgd"
+        _CACHE[key] = WrittenFunctional(keras3() if keras_major == 3 else keras2(), name,
+                                        ("keras", "h5"), optimizer)
+    return _CACHE[key]
+
+
+def layer_weights(model):
+    """{layer name: [arrays]} of a Keras or fastrnn model (orders of layers may differ)."""
+    return {layer.name: [np.asarray(w) for w in layer.get_weights()] for layer in model.layers}

@@ -33,6 +33,11 @@ _ACTIVATIONS = {
         lambda a: np.clip(a / 6.0 + 0.5, 0.0, 1.0),
         lambda a: np.where(np.abs(a) < 3.0, 1.0 / 6.0, 0.0).astype(a.dtype),
     ),
+    # Keras 2: hard_sigmoid(a) = clip(0.2 * a + 0.5, 0, 1)
+    "keras2_hard_sigmoid": (
+        lambda a: np.clip(0.2 * a + 0.5, 0.0, 1.0),
+        lambda a: np.where(np.abs(a) < 2.5, 0.2, 0.0).astype(a.dtype),
+    ),
     "relu": (lambda a: np.maximum(a, 0.0), lambda a: (a > 0).astype(a.dtype)),
     "linear": (lambda a: a, lambda a: np.ones_like(a)),
 }

@@ -43,8 +43,8 @@ PROFILE = settings.get_profile(
 LAYER_PROFILE = settings(PROFILE, max_examples=max(40, PROFILE.max_examples // 2))
 
 GATES = ref.GATES
-ACTIVATIONS = ["tanh", "sigmoid", "hard_sigmoid", "relu", "linear"]
-KINKS = {"relu": (0.0,), "hard_sigmoid": (-3.0, 3.0)}
+ACTIVATIONS = list(ops.ACTIVATIONS)     # every one the kernels know (the oracle has each)
+KINKS = {"relu": (0.0,), "hard_sigmoid": (-3.0, 3.0), "keras2_hard_sigmoid": (-2.5, 2.5)}
 LAYERS = {"simple_rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
 DOCUMENTED = (TypeError, ValueError, IndexError, MemoryError)
 
@@ -90,7 +90,7 @@ def _pre_activations(cache):
 
 
 def near_kink(cache, activation, recurrent_activation, tol):
-    """True when a float32 run may take the other branch of relu / hard_sigmoid than the
+    """True when a float32 run may take the other branch of a piecewise activation than the
     float64 oracle (a pre-activation within `tol` of a kink, but not exactly on it): there
     the derivative jumps and no tolerance is meaningful, so such examples are discarded."""
     for values, which in _pre_activations(cache):

@@ -197,11 +197,11 @@ def test_lambda_layer_is_refused_and_never_run(tmp_path):
 def test_unknown_and_custom_classes(k3, tmp_path):
     keras = kf.keras3()
     model = keras.Sequential([keras.Input((4, 2)), keras.layers.LSTM(2),
-                              keras.layers.LayerNormalization()])
-    path = tmp_path / "norm.keras"
+                              keras.layers.GaussianNoise(0.1)])
+    path = tmp_path / "noise.keras"
     model.save(path)
-    with pytest.raises(UnsupportedKerasFeature, match=r"'LayerNormalization'.*norm\.keras|"
-                                                      r"norm\.keras.*'LayerNormalization'"):
+    with pytest.raises(UnsupportedKerasFeature, match=r"'GaussianNoise'.*noise\.keras|"
+                                                      r"noise\.keras.*'GaussianNoise'"):
         load_keras_model(path)
 
     def custom(cfg):
@@ -212,9 +212,10 @@ def test_unknown_and_custom_classes(k3, tmp_path):
 
 @pytest.mark.parametrize("key,value,match", [
     ("stateful", True, "stateful"),
-    ("kernel_regularizer", {"module": "keras.regularizers", "class_name": "L2",
-                            "config": {"l2": 0.01}, "registered_name": None},
-     "kernel_regularizer"),
+    ("kernel_regularizer", {"module": "keras.regularizers",
+                            "class_name": "OrthogonalRegularizer",
+                            "config": {"factor": 0.01, "mode": "rows"}, "registered_name": None},
+     "kernel_regularizer.*OrthogonalRegularizer"),
     ("dtype", {"module": "keras", "class_name": "DTypePolicy",
                "config": {"name": "mixed_float16"}, "registered_name": None}, "dtype policy"),
     ("time_major", True, "time_major"),
@@ -297,3 +298,32 @@ def test_not_model_files(tmp_path):
     weights_only = kf.written("k3_sgd").paths["weights"]
     with pytest.raises(ModelFileError, match="load_keras_weights"):
         load_keras_model(weights_only)
+
+
+def _node_args(cfg, name):
+    entry = next(e for e in cfg["config"]["layers"] if e["name"] == name)
+    return entry["inbound_nodes"][0]["args"]
+
+
+def _history(cfg, name):
+    return _node_args(cfg, name)[0]["config"]["keras_history"]
+
+
+@pytest.mark.parametrize("edit,match", [
+    # lstm takes gru's output and gru lstm's: a cycle
+    (lambda cfg: _history(cfg, "lstm").__setitem__(0, "gru"), "cannot compute.*cycle"),
+    (lambda cfg: _history(cfg, "gru").__setitem__(0, "no_such_layer"), "cannot compute"),
+    (lambda cfg: _history(cfg, "gru").__setitem__(2, 7), r"tensor \['lstm', 0, 7\]"),
+    (lambda cfg: cfg["config"].update(input_layers=["gru", 0, 0]), "not an InputLayer"),
+    (lambda cfg: cfg["config"]["layers"][1].update(inbound_nodes="emb"), "inbound nodes"),
+    (lambda cfg: cfg["config"]["layers"].append(dict(cfg["config"]["layers"][1])),
+     "repeated"),
+    (lambda cfg: cfg["config"].update(output_layers={"a": 3}), "output_layers"),
+])
+def test_crafted_functional_configs(edit, match, tmp_path):
+    """Malformed graphs give ModelFileError naming what is wrong, without building anything
+    half-way."""
+    w = kf.written_functional("two_outputs", 3)
+    path = _edit_keras(w.paths["keras"], tmp_path / "graph.keras", config=edit)
+    with pytest.raises(ModelFileError, match=match):
+        load_keras_model(path)

@@ -1,7 +1,8 @@
-"""Hypothesis sweep: random Sequential stacks of the supported layers and arguments, built and
-saved by Keras 3 (.keras or legacy .h5), load into fastrnn with Keras' predictions, and go back
-to Keras (.keras) with the same predictions and config. A few examples by default,
-FASTRNN_FUZZ=long for many."""
+"""Hypothesis sweep: random Sequential stacks of the supported layers and arguments (Masking,
+convolutions, poolings, normalizations, spatial dropout, recurrent layers and Bidirectional,
+Dense with regularizers and constraints, ...), built and saved by Keras 3 (.keras or legacy
+.h5), load into fastrnn with Keras' predictions, and go back to Keras (.keras) with the same
+predictions and config. A few examples by default, FASTRNN_FUZZ=long for many."""
 import os
 
 import numpy as np
@@ -43,6 +44,41 @@ def recurrent(draw, return_sequences):
 
 
 @st.composite
+def sequence_block(draw):
+    """Layers between the input and the recurrent ones (each one optional)."""
+    layers = []
+    if draw(st.booleans()):
+        layers.append(("Conv1D", {"filters": draw(st.integers(1, 4)),
+                                  "kernel_size": draw(st.integers(1, 3)),
+                                  "padding": draw(st.sampled_from(("same", "causal"))),
+                                  "activation": draw(st.sampled_from(_ACTIVATIONS))}))
+    if draw(st.booleans()):
+        layers.append((draw(st.sampled_from(("MaxPooling1D", "AveragePooling1D"))),
+                       {"pool_size": 2, "padding": "same"}))
+    norm = draw(st.sampled_from((None, "BatchNormalization", "LayerNormalization")))
+    if norm:
+        layers.append((norm, {"epsilon": draw(st.sampled_from((1e-3, 0.1)))}))
+    if draw(st.booleans()):
+        layers.append(("SpatialDropout1D", {"rate": 0.2}))
+    return layers
+
+
+def _objects(draw):
+    """Regularizers and constraints for a Dense layer (each one optional)."""
+    O = kf.KerasObject
+    out = {}
+    for key, choices in (("kernel_regularizer", (O("regularizers.L2", l2=0.01),
+                                                 O("regularizers.L1L2", l1=0.01, l2=0.02))),
+                         ("activity_regularizer", (O("regularizers.L1", l1=0.01),)),
+                         ("kernel_constraint", (O("constraints.MaxNorm", max_value=1.0),
+                                                O("constraints.UnitNorm", axis=0))),
+                         ("bias_constraint", (O("constraints.NonNeg"),))):
+        if draw(st.booleans()):
+            out[key] = draw(st.sampled_from(choices))
+    return out
+
+
+@st.composite
 def stacks(draw):
     steps = draw(st.integers(1, 5))
     if draw(st.booleans()):
@@ -52,7 +88,8 @@ def stacks(draw):
                                  "mask_zero": draw(st.booleans())})]
     else:
         spec = ("float", steps, draw(st.integers(1, 3)))
-        layers = []
+        layers = [("Masking", {"mask_value": 0.0})] if draw(st.booleans()) else []
+    layers += draw(sequence_block())
     depth = draw(st.integers(1, 3))
     last_sequences = draw(st.booleans())
     for i in range(depth):
@@ -60,7 +97,8 @@ def stacks(draw):
     if draw(st.booleans()):
         layers.append(("Dropout", {"rate": draw(st.sampled_from((0.1, 0.5)))}))
     layers.append(("Dense", {"units": draw(st.integers(1, 3)),
-                             "activation": draw(st.sampled_from(_ACTIVATIONS + ("softmax",)))}))
+                             "activation": draw(st.sampled_from(_ACTIVATIONS + ("softmax",))),
+                             **_objects(draw)}))
     if draw(st.booleans()):
         layers.append(("Activation", {"activation": draw(st.sampled_from(_ACTIVATIONS))}))
     return ("fuzz", spec, layers, None), draw(st.sampled_from(("keras", "h5")))

@@ -15,19 +15,15 @@ import fastrnn
 from fastrnn.keras_files import (UnsupportedKerasFeature, load_any, load_keras_model,
                                  load_keras_weights)
 from fastrnn.keras_files.errors import Source
-from fastrnn.keras_files.model_config import parse_functional
+from fastrnn.keras_files.functional import parse_functional
 
-needs_keras2_hard_sigmoid = kf.needs_keras2_hard_sigmoid
 K3 = [r[0] for r in kf.K3_RECIPES]
 K2 = [r[0] for r in kf.K2_RECIPES]
 # (recipe, format) pairs whose training step is compared: every optimizer of both Kerases.
 STEP_CASES = [("k3_masked_stack", "keras"), ("k3_masked_stack", "h5"),
               ("k3_float_merges", "keras"), ("k3_sgd", "h5"), ("k2_masked", "h5"),
-              ("k2_float", "keras"), ("k2_legacy_adam", "h5")]
-
-
-def _layers_available(names):
-    return all(n in fastrnn.layers.registry.registered() for n in names)
+              ("k2_float", "keras"), ("k2_legacy_adam", "h5"), ("k3_conv", "keras"),
+              ("k3_conv", "h5"), ("k3_reshape", "keras"), ("k2_conv", "h5")]
 
 
 @pytest.mark.parametrize("name,fmt", [(n, f) for n in K3 for f in ("keras", "h5")] +
@@ -56,7 +52,7 @@ def test_compiled_as_the_file_says():
     assert type(opt).__name__ == "RMSprop" and opt.momentum == 0.5 and opt.centered
     assert opt.learning_rate == pytest.approx(0.01) and opt.iterations == 1
     assert model.loss == "sparse_categorical_crossentropy"
-    assert model._compile_config()["metrics"] == ["accuracy"]
+    assert model.get_compile_config()["metrics"] == ["accuracy"]
     model = load_keras_model(kf.written("k2_legacy_adam").paths["h5"])
     assert type(model.optimizer).__name__ == "Adam" and model.optimizer.iterations == 1
     assert model.loss == "mse"
@@ -84,18 +80,12 @@ def test_training_step_equals_keras(name, fmt):
 
 @pytest.mark.parametrize("name", [r[0] for r in kf.NEW_LAYER_RECIPES])
 def test_new_layers(name):
-    """Masking, SpatialDropout1D, TimeDistributed(Dense), Flatten and the global poolings load
-    once fastrnn has them (branch wt-layers); until then the error names the class."""
+    """Masking, SpatialDropout1D, TimeDistributed(Dense), Flatten and the global poolings."""
     w = kf.written(name)
-    if _layers_available([cls for cls, _ in w.recipe[2]]):
-        kf.assert_close(load_keras_model(w.paths["keras"]).predict(w.x), w.ref)
-        kf.assert_close(load_keras_model(w.paths["h5"]).predict(w.x), w.ref)
-    else:
-        with pytest.raises(UnsupportedKerasFeature, match="does not have yet"):
-            load_keras_model(w.paths["keras"])
+    kf.assert_close(load_keras_model(w.paths["keras"]).predict(w.x), w.ref)
+    kf.assert_close(load_keras_model(w.paths["h5"]).predict(w.x), w.ref)
 
 
-@needs_keras2_hard_sigmoid
 def test_keras2_imdb_model_keeps_keras2_hard_sigmoid():
     w = kf.written(kf.IMDB_RECIPE[0])
     for fmt in ("h5", "keras"):
@@ -214,68 +204,42 @@ def test_functional_configs_parse(which):
     calls = {n.layer_name: n for n in nodes}
     assert calls["enc"].args[0] == ("a", 0, 0)
     assert list(calls["dec"].kwargs["initial_state"]) == [("enc", 0, 1), ("enc", 0, 2)]
-    assert inputs == [("a", 0, 0)] and outputs == [("head", 0, 0)]
+    assert inputs == ("a", 0, 0) and outputs == ("head", 0, 0)
 
 
 @pytest.mark.parametrize("which", ["keras3", "keras2"])
-def test_functional_replay(which, monkeypatch):
-    """The Functional config is replayed as calls of fastrnn's Functional API (Input, layer
-    calls on tensors with initial_state, Model), here recorded by stand-ins."""
-    from fastrnn.keras_files import model_config
-
-    class Sym:
-        shape = (None, 4, 3)
-
-        def __init__(self, label):
-            self.label = label
-
-    class Recorder:
-        def __init__(self, name, outputs):
-            self.name, self.outputs = name, outputs
-
-        def __call__(self, *args, **kwargs):
-            calls.append((self.name, args, kwargs))
-            out = [Sym(f"{self.name}[{i}]") for i in range(self.outputs)]
-            return out if self.outputs > 1 else out[0]
-
-    def fake_layer(spec, src, depth=0):
-        if spec["class_name"] == "InputLayer":
-            return real_layer(spec, src, depth)
-        cfg = spec["config"]
-        return Recorder(cfg["name"], 3 if cfg.get("return_state") else 1), None
-
-    class FakeModel:
-        def __init__(self, inputs, outputs, name=None):
-            self.inputs, self.outputs = inputs, outputs
-
-    calls = []
-    real_layer = model_config.layer_from_keras
-    monkeypatch.setattr(model_config, "layer_from_keras", fake_layer)
-    monkeypatch.setattr(fastrnn.models, "Model", FakeModel, raising=False)
-    monkeypatch.setattr(fastrnn, "Input", lambda batch_shape, dtype, name: Sym(name))
+def test_functional_replay(which):
+    """The Functional config is replayed as calls of fastrnn's Functional API: the encoder on
+    the input, the decoder on the encoder's sequence with its states as initial_state, the
+    head on the decoder; the model's input and output are those tensors."""
+    from fastrnn.graph import flatten
+    from fastrnn.keras_files.model_config import WeightBudget, model_from_keras
     config = json.loads(json.dumps(_functional(getattr(kf, which)()).get_config()))
-    budget = model_config.WeightBudget(1 << 30, Source("test", "3"))
-    loaded = model_config.model_from_keras({"class_name": "Functional", "config": config},
-                                           Source("test", "3"), budget)
-    labels = [(name, [a.label for a in args], {k: [t.label for t in v]
-                                               for k, v in kwargs.items() if v})
-              for name, args, kwargs in calls]
-    assert labels == [("enc", ["a"], {}),
-                      ("dec", ["enc[0]"], {"initial_state": ["enc[1]", "enc[2]"]}),
-                      ("head", ["dec[0]"], {})]
-    assert loaded.model.inputs.label == "a" and loaded.model.outputs.label == "head[0]"
+    src = Source("test", "3" if which == "keras3" else "2")
+    loaded = model_from_keras({"class_name": "Functional", "config": config}, src,
+                              WeightBudget(1 << 30, src))
+
+    def label(t):
+        layer, _, index = t.history
+        return layer.name if isinstance(layer, fastrnn.layers.InputLayer) else \
+            f"{layer.name}[{index}]"
+    calls = [(layer.name, [label(a) for a in flatten(node.args)],
+              {k: [label(t) for t in flatten(v)] for k, v in node.kwargs.items() if v})
+             for layer in loaded.layers for node in layer._inbound_nodes if node.input_tensors]
+    assert calls == [("enc", ["a"], {}),
+                     ("dec", ["enc[0]"], {"initial_state": ["enc[1]", "enc[2]"]}),
+                     ("head", ["dec[0]"], {})]
+    model = loaded.model
+    assert [label(t) for t in model.inputs] == ["a"]
+    assert [label(t) for t in model.outputs] == ["head[0]"]
 
 
-def test_functional_file_not_supported_yet(tmp_path):
+def test_functional_file_loads(tmp_path):
     model = _functional(kf.keras3())
     path = str(tmp_path / "f.keras")
     model.save(path)
-    if hasattr(fastrnn.models, "Model"):
-        x = np.random.default_rng(0).normal(size=(2, 4, 3)).astype("float32")
-        kf.assert_close(load_keras_model(path).predict(x), kf.predict(model, x))
-    else:
-        with pytest.raises(UnsupportedKerasFeature, match="Functional"):
-            load_keras_model(path)
+    x = np.random.default_rng(0).normal(size=(2, 4, 3)).astype("float32")
+    kf.assert_close(load_keras_model(path).predict(x), kf.predict(model, x))
 
 
 # --- without TensorFlow ----------------------------------------------------------------------
@@ -320,7 +284,6 @@ def test_loads_without_tensorflow(tmp_path):
     kf.assert_close(out["k2_masked"], kf.written("k2_masked").ref)
 
 
-@needs_keras2_hard_sigmoid
 def test_keras2_imdb_model_without_tensorflow(tmp_path):
     """The issue's "Done when": a Keras-2-era IMDB model (tf-keras, hard_sigmoid) predicts
     exactly as tf-keras does, in a process where TensorFlow and Keras cannot be imported."""

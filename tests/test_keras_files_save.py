@@ -17,7 +17,6 @@ from fastrnn.keras_files import (WriteError, detect_format, load_any, load_keras
                                  load_weights_any, save_any, save_keras_model,
                                  save_keras_weights, save_legacy_h5, save_weights_any)
 
-needs_keras2_hard_sigmoid = kf.needs_keras2_hard_sigmoid
 
 K3 = [r[0] for r in kf.K3_RECIPES]
 REPO = Path(__file__).resolve().parents[1]
@@ -99,7 +98,6 @@ def test_hard_sigmoid_never_changes_meaning(tmp_path):
     assert not (tmp_path / "out.h5").exists()
 
 
-@needs_keras2_hard_sigmoid
 def test_keras2_hard_sigmoid_stays_keras2(tmp_path):
     """A model with Keras 2's hard_sigmoid cannot become a .keras file (Keras 3 has no such
     activation) but round-trips through a Keras 2 .h5 file that tf-keras reads identically."""

@@ -29,8 +29,8 @@ GEN=()
 command -v ninja >/dev/null 2>&1 && GEN=(-G Ninja)
 
 # Arguments go to pytest; without a test path among them, the default set is run.
-DEFAULT_TESTS=(tests/test_kernels_reference.py tests/test_fuzz.py tests/test_bad_input.py
-               tests/test_reliability_inputs.py tests/test_threads.py)
+DEFAULT_TESTS=(tests/test_kernels_reference.py tests/test_kernel_object.py tests/test_fuzz.py
+               tests/test_bad_input.py tests/test_reliability_inputs.py tests/test_threads.py)
 TESTS=("$@")
 has_path=0
 for a in "$@"; do

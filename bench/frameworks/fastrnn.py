@@ -62,7 +62,7 @@ class Bench:
         """Split `steps` training steps into native code and the Python side.
 
         Timers wrap every call into the extension a step makes: the recurrent kernels
-        `fastrnn._core.rnn_forward/rnn_backward` (looked up at call time by fastrnn.ops), the
+        `fastrnn._core.RnnKernel.forward/backward` (methods, looked up at call time), the
         embedding gather, the Dense forward/backward, the binary crossentropy and the fused
         optimizer steps (module globals of fastrnn.layers.embedding, fastrnn.layers.core,
         fastrnn.losses and fastrnn.optimizers). For the breakdown, they also wrap the
@@ -95,7 +95,7 @@ class Bench:
                         (opt_mod, "_native_step"), (opt_mod, "_native_dense_step")]
         native_other = [(mod, name) for mod, name in native_other
                         if getattr(mod, name, None) is not None]
-        patched = [(_core, "rnn_forward"), (_core, "rnn_backward"), *native_other]
+        patched = [(_core.RnnKernel, "forward"), (_core.RnnKernel, "backward"), *native_other]
         keys = ["kernels", "kernels"] + ["native_other"] * len(native_other)
         loss_obj = getattr(model, "_loss_obj", None)
         if breakdown:
@@ -127,7 +127,7 @@ class Bench:
                     setattr(obj, name, own)
         if acc["kernels"] == 0.0:
             raise RuntimeError("no time recorded inside fastrnn._core: the layers no longer "
-                               "call _core.rnn_forward/rnn_backward through the module")
+                               "call _core.RnnKernel.forward/backward")
         ms = {k: v / steps * 1e3 for k, v in acc.items()}
         step = total / steps * 1e3
         python_side = step - ms["kernels"] - ms["native_other"]

@@ -6,7 +6,8 @@
 #include <vector>
 
 #include "fastrnn/embedding.hpp"
-#include "ids.hpp"
+#include "arrays.hpp"
+#include "scratch.hpp"
 
 namespace py = pybind11;
 using fastrnn::index_t;
@@ -14,6 +15,7 @@ using fastrnn::index_t;
 namespace {
 
 using fastrnn_bindings::check_ids;
+using fastrnn_bindings::thread_scratch;
 
 template <typename T, typename I>
 py::array lookup(const py::array_t<T>& table, const py::array_t<I>& ids) {
@@ -42,7 +44,7 @@ py::tuple grad(const py::array_t<I>& ids, const py::array_t<T>& d, index_t V, bo
   py::array_t<std::int64_t> uniq(std::vector<index_t>{N});
   py::array_t<T> sums(std::vector<index_t>{N, E});
   py::array_t<T> sq(std::vector<index_t>{squares ? N : 0, E});
-  std::vector<index_t> slot(static_cast<std::size_t>(V));
+  index_t* slot = thread_scratch<index_t>(static_cast<std::size_t>(V));
   index_t U;
   const I* ip = ids.data();
   const T* dp = d.data();
@@ -51,7 +53,7 @@ py::tuple grad(const py::array_t<I>& ids, const py::array_t<T>& d, index_t V, bo
   T* qp = squares ? sq.mutable_data() : nullptr;
   {
     py::gil_scoped_release release;
-    U = fastrnn::embedding_backward<T, I>(ip, N, dp, E, V, up, sp, qp, slot.data());
+    U = fastrnn::embedding_backward<T, I>(ip, N, dp, E, V, up, sp, qp, slot);
   }
   py::object sq_obj = squares ? py::object(sq[py::slice(0, U, 1)]) : py::object(py::none());
   return py::make_tuple(uniq[py::slice(0, U, 1)], sums[py::slice(0, U, 1)], sq_obj);

@@ -1,12 +1,14 @@
 // Dense forward/backward (see fastrnn/dense.hpp). The products use the recurrent kernels'
 // GEMMs (gemm.hpp): the packed micro-kernel over row blocks split among the threads, and the
-// unpacked x^T dz for the kernel gradient on one thread. Activations are plain scalar loops
-// (the NumPy oracle's formulas), so no result depends on vector peeling, i.e. on alignment.
+// unpacked x^T dz for the kernel gradient on one thread. Activations are the scalar formulas
+// of activations.hpp (sigmoid, tanh, relu as the NumPy oracle computes them), so no result
+// depends on vector peeling, i.e. on alignment.
 #include "fastrnn/dense.hpp"
 
 #include <algorithm>
 #include <cmath>
 
+#include "activations.hpp"
 #include "gemm.hpp"
 
 #ifdef FASTRNN_OPENMP
@@ -41,39 +43,23 @@ void for_row_blocks(index_t N, index_t work, F f) {
   for (int t = 0; t < nt; ++t) f(N * t / nt, N * (t + 1) / nt);
 }
 
-template <typename T>
-T sigmoid(T v) {  // exp of a non-positive number only
-  const T e = std::exp(-std::abs(v));
-  return v >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
-}
-
 // y[r0:r1] = act(z[r0:r1]) (y may equal z).
 template <typename T>
 void activate_rows(index_t r0, index_t r1, index_t U, DenseActivation act, const T* z, T* y) {
   const index_t a = r0 * U, b = r1 * U;
-  switch (act) {
-    case DenseActivation::Linear:
-      if (y != z) std::copy(z + a, z + b, y + a);
-      break;
-    case DenseActivation::Relu:
-      for (index_t i = a; i < b; ++i) y[i] = std::max(z[i], T(0));
-      break;
-    case DenseActivation::Sigmoid:
-      for (index_t i = a; i < b; ++i) y[i] = sigmoid(z[i]);
-      break;
-    case DenseActivation::Tanh:
-      for (index_t i = a; i < b; ++i) y[i] = std::tanh(z[i]);
-      break;
-    case DenseActivation::Softmax:  // shifted by the row maximum like tf.nn.softmax
-      for (index_t n = r0; n < r1; ++n) {
-        const T* zr = z + n * U;
-        T* yr = y + n * U;
-        const T m = *std::max_element(zr, zr + U);
-        T s = 0;
-        for (index_t u = 0; u < U; ++u) s += (yr[u] = std::exp(zr[u] - m));
-        for (index_t u = 0; u < U; ++u) yr[u] /= s;
-      }
-      break;
+  if (act.linear()) {
+    if (y != z) std::copy(z + a, z + b, y + a);
+  } else if (!act.softmax) {
+    fastrnn::act::forward_scalars(act.elementwise, z + a, y + a, b - a);
+  } else {
+    for (index_t n = r0; n < r1; ++n) {  // shifted by the row maximum like tf.nn.softmax
+      const T* zr = z + n * U;
+      T* yr = y + n * U;
+      const T m = *std::max_element(zr, zr + U);
+      T s = 0;
+      for (index_t u = 0; u < U; ++u) s += (yr[u] = std::exp(zr[u] - m));
+      for (index_t u = 0; u < U; ++u) yr[u] /= s;
+    }
   }
 }
 
@@ -82,31 +68,18 @@ template <typename T>
 void activation_grad_rows(index_t r0, index_t r1, index_t U, DenseActivation act,
                           bool wrt_logits, const T* dy, const T* y, T* dz) {
   const index_t a = r0 * U, b = r1 * U;
-  if (wrt_logits || act == DenseActivation::Linear) {
+  if (wrt_logits || act.linear()) {
     std::copy(dy + a, dy + b, dz + a);
-    return;
-  }
-  switch (act) {
-    case DenseActivation::Relu:
-      for (index_t i = a; i < b; ++i) dz[i] = y[i] > T(0) ? dy[i] : T(0);
-      break;
-    case DenseActivation::Sigmoid:
-      for (index_t i = a; i < b; ++i) dz[i] = dy[i] * y[i] * (T(1) - y[i]);
-      break;
-    case DenseActivation::Tanh:
-      for (index_t i = a; i < b; ++i) dz[i] = dy[i] * (T(1) - y[i] * y[i]);
-      break;
-    case DenseActivation::Softmax:
-      for (index_t n = r0; n < r1; ++n) {  // dz = y * (dy - <dy, y>) per row
-        const T* gr = dy + n * U;
-        const T* yr = y + n * U;
-        T dot = 0;
-        for (index_t u = 0; u < U; ++u) dot += gr[u] * yr[u];
-        for (index_t u = 0; u < U; ++u) dz[n * U + u] = yr[u] * (gr[u] - dot);
-      }
-      break;
-    case DenseActivation::Linear:
-      break;
+  } else if (!act.softmax) {
+    fastrnn::act::backward_scalars(act.elementwise, dy + a, y + a, dz + a, b - a);
+  } else {
+    for (index_t n = r0; n < r1; ++n) {  // dz = y * (dy - <dy, y>) per row
+      const T* gr = dy + n * U;
+      const T* yr = y + n * U;
+      T dot = 0;
+      for (index_t u = 0; u < U; ++u) dot += gr[u] * yr[u];
+      for (index_t u = 0; u < U; ++u) dz[n * U + u] = yr[u] * (gr[u] - dot);
+    }
   }
 }
 

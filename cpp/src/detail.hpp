@@ -1,4 +1,4 @@
-// Machinery shared by the three cells: Eigen views, batch partitioning, the input projection,
+// Machinery shared by the cells: Eigen views, batch partitioning, the input projection,
 // the recurrent projection with dropout groups, output/mask routing, and the weight-gradient
 // GEMMs that run after the time loop. Internal to the library.
 #pragma once
@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "fastrnn/common.hpp"
+#include "fastrnn/rnn.hpp"
 #include "gemm.hpp"
 
 #ifdef FASTRNN_OPENMP
@@ -35,9 +35,9 @@ template <typename T> inline CArr<T> carr(const T* p, index_t r, index_t c, inde
 struct Geo {
   index_t B, T, D, H, G, GH;
   bool backwards;
-  explicit Geo(const RnnSpec& s)
-      : B(s.batch), T(s.steps), D(s.input), H(s.hidden), G(num_gates(s.cell)),
-        GH(num_gates(s.cell) * s.hidden), backwards(s.go_backwards) {}
+  Geo(const RnnSpec& s, int gates)
+      : B(s.batch), T(s.steps), D(s.input), H(s.hidden), G(gates), GH(gates * s.hidden),
+        backwards(s.go_backwards) {}
   index_t tin(index_t step) const { return backwards ? T - 1 - step : step; }
 };
 

@@ -1,8 +1,11 @@
-// The time loops shared by all cells. A cell supplies only its step body; the loop owns the
-// workspace layout, the input projection, the OpenMP region (one per pass, each thread owning
-// a block of batch rows for every step), initial/final states and mask/output routing.
+// The time loops shared by all cells, templated on a cell's traits type (the contract is in
+// common.hpp, "Cells"). A cell supplies its step bodies and weight-gradient body; the loops
+// own the workspace layout, the input projection, the OpenMP region (one per pass, each
+// thread owning a block of batch rows for every step), initial/final states and mask/output
+// routing. FASTRNN_DEFINE_CELL instantiates them in the cell's .cpp and registers the cell.
 #pragma once
 
+#include "cells.hpp"
 #include "detail.hpp"
 
 namespace fastrnn {
@@ -14,7 +17,7 @@ struct FwdStep {
   index_t nb, b0, s, tin, row0;  // row0 = b0*T + tin: cache/x row of the block's first sample
   const T* xp;                   // input projection rows (ld T*G*H)
   const T* rm;                   // recurrent dropout at row b0 of group 0, or null
-  T *h, *c;                      // current states [nb,H] (c null unless LSTM)
+  T *h, *c;                      // current states [nb,H] (c null for one-state cells)
   T *hn, *cn;                    // new states to fill [nb,H]
   T *rec, *gates, *hd;           // scratch [nb,GH], [nb,GH], [nb,H]
   const GatePacks<T>* U;         // recurrent kernel packed per gate
@@ -26,10 +29,43 @@ struct BwdStep {
   index_t nb, b0, s, tin, row0;
   const T* rm;                   // as forward
   const T* dht;                  // total gradient of the step's new h [nb,H]
-  T* dc;                         // carried gradient of the step's new c [nb,H] (LSTM)
+  T* dc;                         // carried gradient of the step's new c [nb,H] (two states)
   T *dhp, *dcp;                  // gradients w.r.t. the step's previous states, to fill
   T *t1, *t2;                    // scratch [nb,H] each
   const GatePacks<T>* Ut;        // recurrent kernel, transposed gate blocks, packed
+};
+
+// The backward pass's arrays a cell's Backward is built with.
+template <typename T>
+struct BwdBuffers {
+  T* dG;       // [B*T, G*H] gate pre-activation gradients (rows of masked steps zeroed)
+  T* dG2;      // a second such array when grad_arrays(spec) == 2, else null
+  T* rows;     // [B*T, row_scratch(spec)], or null
+  T* scratch;  // team_size slices of thread_scratch_size: the weight GEMMs' scratch
+};
+
+// What a cell's Forward<T> and Backward<T> are built from (they derive from these).
+template <typename T>
+struct FwdContext {
+  const Geo& g;
+  const RnnSpec& spec;
+  const ForwardArgs<T>& a;
+};
+
+template <typename T>
+struct BwdContext {
+  const Geo& g;
+  const RnnSpec& spec;
+  const BackwardArgs<T>& a;
+  BwdBuffers<T> buf;
+};
+
+// What most cells are, for traits types to derive from and override (common.hpp, "Cells").
+struct CellDefaults {
+  static constexpr bool uses_recurrent_activation = true, uses_reset_after = false;
+  static index_t bias_rows(const RnnSpec&) { return 1; }
+  static int grad_arrays(const RnnSpec&) { return 1; }
+  static std::size_t row_scratch(const RnnSpec&) { return 0; }
 };
 
 // The team size of a call's parallel regions: spec.threads, else fastrnn::get_num_threads()
@@ -38,16 +74,16 @@ inline int team_size(const RnnSpec& s) { return s.threads > 0 ? s.threads : get_
 
 // The calling thread's slice of a scratch of team_size(s) thread_scratch_size slices.
 template <typename T>
-T* thread_scratch(const RnnSpec& s, T* base) { return base + thread_index() * thread_scratch_size(s); }
-
-// GRU reset_before rebuilds its candidate matmul's operand r*h for all rows: [B*T,H].
-inline bool needs_row_scratch(const RnnSpec& s) { return s.cell == Cell::GRU && !s.reset_after; }
+T* thread_scratch(const RnnSpec& s, T* base) {
+  return base + thread_index() * thread_scratch_size(s);
+}
 
 inline std::size_t fwd_ws(const RnnSpec& s) {
-  const std::size_t B = s.batch, T = s.steps, H = s.hidden, GH = num_gates(s.cell) * H;
+  const int G = num_gates(s.cell);
+  const std::size_t B = s.batch, T = s.steps, H = s.hidden, GH = G * H;
   // Packed weights: the float size bounds the double one (narrower panels pad less).
   return B * T * GH + team_size(s) * thread_scratch_size(s) + B * (6 * H + 2 * GH) +
-         GatePacks<float>::size(num_gates(s.cell), H) + kCarveSlack;
+         GatePacks<float>::size(G, H) + kCarveSlack;
 }
 
 // One thread's partial weight gradients: [D,GH] kernel, [H,GH] recurrent kernel, bias.
@@ -57,18 +93,17 @@ inline std::size_t partial_size(const RnnSpec& s) {
 }
 
 inline std::size_t bwd_ws(const RnnSpec& s) {
-  const std::size_t B = s.batch, T = s.steps, H = s.hidden, GH = num_gates(s.cell) * H;
-  const bool two = s.cell == Cell::GRU && s.reset_after;
-  return B * T * GH * (two ? 2 : 1) +
-         (needs_row_scratch(s) ? B * T * H : 0) +
-         team_size(s) * thread_scratch_size(s) + B * 8 * H +
-         team_size(s) * partial_size(s) + GatePacks<float>::size(num_gates(s.cell), H) +
-         kCarveSlack;
+  const CellOps& ops = cell_ops(s.cell);
+  const int G = ops.info.gates;
+  const std::size_t B = s.batch, T = s.steps, H = s.hidden, GH = G * H;
+  return B * T * (GH * ops.grad_arrays(s) + ops.row_scratch(s)) +
+         team_size(s) * thread_scratch_size(s) + B * 8 * H + team_size(s) * partial_size(s) +
+         GatePacks<float>::size(G, H) + kCarveSlack;
 }
 
-// The block's weight gradients (and its rows of dx) when one dG [B*T, G*H] holds the
-// pre-activation gradients of all gates (SimpleRNN, LSTM). scratch: the call's per-thread
-// scratch (team_size slices).
+// The block's weight gradients (and its rows of dx) when dG [B*T, G*H] holds the
+// pre-activation gradients of all gates and hprev [B*T, H] the recurrent matmul's left
+// operand (SimpleRNN, LSTM).
 template <typename T>
 void block_weight_grads(const Geo& g, const RnnSpec& spec, const BackwardArgs<T>& a,
                         const Block& blk, const T* dG, const T* hprev, T* scratch, T* dW,
@@ -81,11 +116,12 @@ void block_weight_grads(const Geo& g, const RnnSpec& spec, const BackwardArgs<T>
   if (db) bias_grad(g, blk, dG, g.GH, g.GH, db);
 }
 
-template <typename T, typename Step>
-void run_forward(const RnnSpec& spec, const ForwardArgs<T>& a, Step&& step) {
-  const Geo g(spec);
+template <typename CellT, typename T>
+void forward_pass(const RnnSpec& spec, const ForwardArgs<T>& a) {
+  const Geo g(spec, CellT::gates);
+  const typename CellT::template Forward<T> cell(FwdContext<T>{g, spec, a});
   const index_t B = g.B, H = g.H, Tn = g.T;
-  const bool has_c = spec.cell == Cell::LSTM;
+  constexpr bool has_c = CellT::states == 2;
   Carver<T> ws{a.workspace};
   T* xproj = ws.take(B * Tn * g.GH);
   T* scratch = ws.take(team_size(spec) * thread_scratch_size(spec));
@@ -116,7 +152,7 @@ void run_forward(const RnnSpec& spec, const ForwardArgs<T>& a, Step&& step) {
       for (index_t s = 0; s < Tn; ++s) {
         st.s = s; st.tin = g.tin(s); st.row0 = b0 * Tn + st.tin;
         st.xp = xproj + st.row0 * g.GH;
-        step(st);
+        cell.step(st);
         StepIO<T> io{a.mask ? a.mask + st.row0 : nullptr,
                      a.outputs ? a.outputs + (b0 * Tn + s) * H : nullptr, last};
         commit_forward(g, nb, io, spec.zero_output_for_mask, st.h, st.hn, st.c, st.cn);
@@ -136,17 +172,23 @@ void run_forward(const RnnSpec& spec, const ForwardArgs<T>& a, Step&& step) {
   }
 }
 
-// Runs the reverse time loop. dG/dG2 ([B,T,ncols] rows, zeroed at masked steps) are written by
-// the step body. Then, still per thread, `grads(block, dW, dU, db)` writes the block's partial
-// weight gradients, and the partials are summed in thread order (deterministic for a given
-// thread count) into a.d_kernel, a.d_recurrent_kernel and a.d_bias.
-template <typename T, typename Step, typename Grads>
-void run_backward(const RnnSpec& spec, const BackwardArgs<T>& a, T* dG, T* dG2, index_t ncols,
-                  T* rows_ws, Step&& step, Grads&& grads) {
-  const Geo g(spec);
-  const index_t B = g.B, H = g.H, Tn = g.T;
-  const bool has_c = spec.cell == Cell::LSTM;
-  Carver<T> ws{rows_ws};
+// The reverse time loop. The cell's step writes the gate gradients of its rows into the
+// BwdBuffers arrays (the loop zeroes the rows of masked steps). Then, still per thread, the
+// cell's weight_grads(block, dW, dU, db) writes the block's partial weight gradients, and the
+// partials are summed in thread order (deterministic for a given thread count) into
+// a.d_kernel, a.d_recurrent_kernel and a.d_bias.
+template <typename CellT, typename T>
+void backward_pass(const RnnSpec& spec, const BackwardArgs<T>& a) {
+  const Geo g(spec, CellT::gates);
+  const index_t B = g.B, H = g.H, Tn = g.T, BT = B * Tn;
+  constexpr bool has_c = CellT::states == 2;
+  Carver<T> ws{a.workspace};
+  BwdBuffers<T> buf{};
+  buf.dG = ws.take(BT * g.GH);
+  if (CellT::grad_arrays(spec) > 1) buf.dG2 = ws.take(BT * g.GH);
+  if (const std::size_t w = CellT::row_scratch(spec)) buf.rows = ws.take(BT * w);
+  buf.scratch = ws.take(team_size(spec) * thread_scratch_size(spec));
+  const typename CellT::template Backward<T> cell(BwdContext<T>{g, spec, a, buf});
   T *dhb = ws.take(B * H), *dhpb = ws.take(B * H), *dcb = ws.take(B * H), *dcpb = ws.take(B * H);
   T *dycb = ws.take(B * H), *dhtb = ws.take(B * H), *t1b = ws.take(B * H), *t2b = ws.take(B * H);
   const std::size_t psize = partial_size(spec), nk = g.D * g.GH, nu = g.H * g.GH, nbias = bias_size(spec);
@@ -179,9 +221,9 @@ void run_backward(const RnnSpec& spec, const BackwardArgs<T>& a, T* dG, T* dG2, 
                   a.d_outputs ? a.d_outputs + (b0 * Tn + s) * H : nullptr,
                   (s == Tn - 1 && a.d_last) ? a.d_last + b0 * H : nullptr, dyc, dht);
         st.dc = dc; st.dhp = dhp; st.dcp = dcp;
-        step(st);
-        commit_backward(g, nb, m, dh, dhp, dc, dcp, dG + st.row0 * ncols, Tn * ncols, ncols,
-                        dG2 ? dG2 + st.row0 * ncols : nullptr);
+        cell.step(st);
+        commit_backward(g, nb, m, dh, dhp, dc, dcp, buf.dG + st.row0 * g.GH, Tn * g.GH, g.GH,
+                        buf.dG2 ? buf.dG2 + st.row0 * g.GH : nullptr);
       }
       store_rows(dh, b0, nb, H, a.d_h0);
       if (has_c) store_rows(dc, b0, nb, H, a.d_c0);
@@ -192,7 +234,7 @@ void run_backward(const RnnSpec& spec, const BackwardArgs<T>& a, T* dG, T* dG2, 
     const int id = 0, nt = 1;
 #endif
     T* mine = partials + id * psize;
-    if (blk.nb > 0) grads(blk, mine, mine + nk, nbias ? mine + nk + nu : nullptr);
+    if (blk.nb > 0) cell.weight_grads(blk, mine, mine + nk, nbias ? mine + nk + nu : nullptr);
     else std::fill(mine, mine + psize, T(0));
 #ifdef FASTRNN_OPENMP
 #pragma omp barrier
@@ -210,5 +252,28 @@ void run_backward(const RnnSpec& spec, const BackwardArgs<T>& a, T* dG, T* dG2, 
   }
 }
 
+template <typename CellT>
+constexpr CellOps make_cell_ops() {
+  return CellOps{
+      CellInfo{CellT::name, CellT::gates, CellT::states, CellT::uses_recurrent_activation,
+               CellT::uses_reset_after},
+      &CellT::bias_rows, &CellT::cache_width, &CellT::grad_arrays, &CellT::row_scratch,
+      &forward_pass<CellT, float>, &forward_pass<CellT, double>,
+      &backward_pass<CellT, float>, &backward_pass<CellT, double>};
+}
+
 }  // namespace detail
 }  // namespace fastrnn
+
+// Ends a cell's .cpp: instantiates the loops on its traits and registers it as Cell::E.
+#define FASTRNN_DEFINE_CELL(E, Traits)                                                       \
+  namespace fastrnn {                                                                         \
+  template void detail::forward_pass<Traits, float>(const RnnSpec&, const ForwardArgs<float>&); \
+  template void detail::forward_pass<Traits, double>(const RnnSpec&,                          \
+                                                     const ForwardArgs<double>&);             \
+  template void detail::backward_pass<Traits, float>(const RnnSpec&,                          \
+                                                     const BackwardArgs<float>&);             \
+  template void detail::backward_pass<Traits, double>(const RnnSpec&,                         \
+                                                      const BackwardArgs<double>&);           \
+  const detail::CellOps detail::cell_ops_##E = detail::make_cell_ops<Traits>();               \
+  }

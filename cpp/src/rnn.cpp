@@ -1,11 +1,57 @@
-// Buffer sizes, spec validation, dispatch on the cell, and the thread count.
+// The cell and activation tables, spec validation, buffer sizes, dispatch on the cell, and
+// the thread count.
 #include <Eigen/Core>
+#include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <stdexcept>
+#include <string>
 
-#include "fastrnn/cells.hpp"
+#include "cells.hpp"
 #include "loop.hpp"
 
 namespace fastrnn {
+
+namespace detail {
+const CellOps& cell_ops(Cell cell) {
+  static const CellOps* const table[] = {
+#define FASTRNN_CELL_OPS_ADDRESS(E) &cell_ops_##E,
+      FASTRNN_CELLS(FASTRNN_CELL_OPS_ADDRESS)
+#undef FASTRNN_CELL_OPS_ADDRESS
+  };
+  return *table[static_cast<int>(cell)];
+}
+}  // namespace detail
+
+const CellInfo& cell_info(Cell cell) { return detail::cell_ops(cell).info; }
+
+bool cell_from_name(const char* name, Cell* cell) {
+  for (int i = 0; i < kNumCells; ++i)
+    if (std::strcmp(cell_info(static_cast<Cell>(i)).name, name) == 0) {
+      *cell = static_cast<Cell>(i);
+      return true;
+    }
+  return false;
+}
+
+namespace {
+constexpr const char* kActivationNames[] = {
+#define FASTRNN_ACTIVATION_NAME(E, name, f, df) name,
+    FASTRNN_ACTIVATIONS(FASTRNN_ACTIVATION_NAME)
+#undef FASTRNN_ACTIVATION_NAME
+};
+}  // namespace
+
+const char* activation_name(Activation a) { return kActivationNames[static_cast<int>(a)]; }
+
+bool activation_from_name(const char* name, Activation* a) {
+  for (int i = 0; i < kNumActivations; ++i)
+    if (std::strcmp(kActivationNames[i], name) == 0) {
+      *a = static_cast<Activation>(i);
+      return true;
+    }
+  return false;
+}
 
 void validate(const RnnSpec& s) {
   auto fail = [](const std::string& what) { throw std::invalid_argument(what); };
@@ -17,28 +63,23 @@ void validate(const RnnSpec& s) {
       fail("dropout groups must be 0, 1 or the number of gates (" + std::to_string(G) + ")");
 }
 
+index_t bias_rows(const RnnSpec& s) { return detail::cell_ops(s.cell).bias_rows(s); }
+
 std::size_t bias_size(const RnnSpec& s) {
-  if (!s.use_bias) return 0;
-  const std::size_t GH = num_gates(s.cell) * s.hidden;
-  return (s.cell == Cell::GRU && s.reset_after) ? 2 * GH : GH;
+  return s.use_bias ? bias_rows(s) * num_gates(s.cell) * s.hidden : 0;
 }
 
 std::size_t cache_size(const RnnSpec& s) {
-  const std::size_t BT = s.batch * s.steps, H = s.hidden, GH = num_gates(s.cell) * H;
-  switch (s.cell) {
-    case Cell::SimpleRNN: return BT * 2 * H;
-    case Cell::LSTM: return BT * (GH + 2 * H);
-    case Cell::GRU: return BT * (GH + (s.reset_after ? 2 : 1) * H);
-  }
-  return 0;
+  return s.batch * s.steps * detail::cell_ops(s.cell).cache_width(s);
 }
 
 std::size_t forward_workspace_size(const RnnSpec& s) { return detail::fwd_ws(s); }
 std::size_t backward_workspace_size(const RnnSpec& s) { return detail::bwd_ws(s); }
 
+namespace detail {
+
 template <typename T>
-void forward(const RnnSpec& spec, const ForwardArgs<T>& args) {
-  validate(spec);
+void run_forward(const RnnSpec& spec, const ForwardArgs<T>& args) {
   if (spec.batch == 0) return;
   if (spec.steps == 0) {  // no step: the final states are the initial ones, no output yet
     if (args.h_n) detail::load_rows(args.h0, 0, spec.batch, spec.hidden, args.h_n);
@@ -46,16 +87,11 @@ void forward(const RnnSpec& spec, const ForwardArgs<T>& args) {
     if (args.last_output) detail::load_rows<T>(nullptr, 0, spec.batch, spec.hidden, args.last_output);
     return;
   }
-  switch (spec.cell) {
-    case Cell::SimpleRNN: simple_rnn_forward(spec, args); break;
-    case Cell::LSTM: lstm_forward(spec, args); break;
-    case Cell::GRU: gru_forward(spec, args); break;
-  }
+  cell_ops(spec.cell).forward(spec, args);
 }
 
 template <typename T>
-void backward(const RnnSpec& spec, const BackwardArgs<T>& args) {
-  validate(spec);
+void run_backward(const RnnSpec& spec, const BackwardArgs<T>& args) {
   if (spec.batch == 0 || spec.steps == 0) {  // nothing computed: weights get zero gradient
     const std::size_t GH = num_gates(spec.cell) * spec.hidden;
     std::fill(args.d_kernel, args.d_kernel + spec.input * GH, T(0));
@@ -65,11 +101,26 @@ void backward(const RnnSpec& spec, const BackwardArgs<T>& args) {
     if (args.d_c0) detail::load_rows(args.d_c_n, 0, spec.batch, spec.hidden, args.d_c0);
     return;
   }
-  switch (spec.cell) {
-    case Cell::SimpleRNN: simple_rnn_backward(spec, args); break;
-    case Cell::LSTM: lstm_backward(spec, args); break;
-    case Cell::GRU: gru_backward(spec, args); break;
-  }
+  cell_ops(spec.cell).backward(spec, args);
+}
+
+template void run_forward<float>(const RnnSpec&, const ForwardArgs<float>&);
+template void run_forward<double>(const RnnSpec&, const ForwardArgs<double>&);
+template void run_backward<float>(const RnnSpec&, const BackwardArgs<float>&);
+template void run_backward<double>(const RnnSpec&, const BackwardArgs<double>&);
+
+}  // namespace detail
+
+template <typename T>
+void forward(const RnnSpec& spec, const ForwardArgs<T>& args) {
+  validate(spec);
+  detail::run_forward(spec, args);
+}
+
+template <typename T>
+void backward(const RnnSpec& spec, const BackwardArgs<T>& args) {
+  validate(spec);
+  detail::run_backward(spec, args);
 }
 
 template void forward<float>(const RnnSpec&, const ForwardArgs<float>&);

@@ -63,6 +63,11 @@ def hard_sigmoid(x):
     return (relu6(_f(x) + _F32(3)) / _F32(6)).astype(_F32)
 
 
+def keras2_hard_sigmoid(x):
+    """Keras 2's hard_sigmoid: clip(0.2 * x + 0.5, 0, 1)."""
+    return np.clip(_F32(0.2) * _f(x) + _F32(0.5), _F32(0), _F32(1)).astype(_F32)
+
+
 def tanh(x):
     return np.tanh(_f(x))
 
@@ -157,6 +162,10 @@ def _g_hard_sigmoid(dy, z, y):
     return dy * (((z > -3) & (z < 3)).astype(_F32) / _F32(6))
 
 
+def _g_keras2_hard_sigmoid(dy, z, y):
+    return dy * (((z > -2.5) & (z < 2.5)).astype(_F32) * _F32(0.2))
+
+
 def _g_tanh(dy, z, y):
     return dy * (_F32(1) - y * y)
 
@@ -226,6 +235,7 @@ _TABLE = {
     "selu": (selu, _g_selu),
     "sigmoid": (sigmoid, _g_sigmoid),
     "hard_sigmoid": (hard_sigmoid, _g_hard_sigmoid),
+    "keras2_hard_sigmoid": (keras2_hard_sigmoid, _g_keras2_hard_sigmoid),
     "tanh": (tanh, _g_tanh),
     "softmax": (softmax, _g_softmax),
     "softplus": (softplus, _g_softplus),

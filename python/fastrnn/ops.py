@@ -9,6 +9,11 @@ states [B,H], mask bool/uint8 [B,T]. Dropout masks are [B,D]/[B,H] (one mask sha
 gates) or [G,B,D]/[G,B,H] (one per gate, Keras' order), already scaled by 1/(1-rate).
 Anything else raises TypeError/ValueError naming the argument, with expected and actual value.
 The GIL is released while the kernels run.
+
+Both functions are thin wrappers over `_core.RnnKernel`, the kernel object a layer creates
+once (cell, sizes and options), binds its weights to, and calls with the per-call arrays.
+The cells and activations the kernels know come from `_core` (`CELLS`, `ACTIVATIONS`,
+`cell_info(name)`).
 """
 from typing import NamedTuple
 
@@ -16,19 +21,44 @@ import numpy as np
 
 from . import _core
 
-CELLS = ("simple_rnn", "lstm", "gru")
-ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear")
+
+class CellInfo(NamedTuple):
+    """A registered cell, as its C++ traits describe it."""
+
+    name: str
+    gates: int                       # G: the weights have G*H columns
+    states: int                      # 1 ([h]) or 2 ([h, c])
+    uses_recurrent_activation: bool
+    uses_reset_after: bool
+    bias_rows: tuple                 # bias rows for reset_after False, True
+
+    def bias_shape(self, units, reset_after=True):
+        rows = self.bias_rows[bool(reset_after)]
+        return (self.gates * units,) if rows == 1 else (rows, self.gates * units)
+
+
+_CELLS = {c["name"]: CellInfo(**c) for c in _core.cells()}
+CELLS = tuple(_CELLS)
+ACTIVATIONS = tuple(_core.activations())
+
+
+def cell_info(name):
+    """The CellInfo of the cell called `name` ("simple_rnn", "lstm", "gru", ...)."""
+    try:
+        return _CELLS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"cell: expected one of {CELLS}, got {name!r}") from None
 
 
 class RnnCache:
-    """Everything `rnn_backward` needs from a training forward (opaque to callers)."""
+    """Everything `rnn_backward` needs from a training forward (opaque to callers): the kernel
+    object, which keeps the forward's inputs and its cache."""
 
-    __slots__ = ("cell", "x", "kernel", "recurrent_kernel", "bias", "mask", "dropout_mask",
-                 "recurrent_dropout_mask", "data", "options")
+    __slots__ = ("kernel", "_key")
 
-    def __init__(self, **kw):
-        for k, v in kw.items():
-            setattr(self, k, v)
+    def __init__(self, kernel, key):
+        self.kernel = kernel
+        self._key = key
 
 
 class RnnResult(NamedTuple):
@@ -38,22 +68,26 @@ class RnnResult(NamedTuple):
     cache: object         # RnnCache, or None when training=False
 
 
-def _check_cell(cell):
-    if cell not in CELLS:
-        raise ValueError(f"cell: expected one of {CELLS}, got {cell!r}")
-    return cell
-
-
-def _split_states(cell, states, name):
-    n = 2 if cell == "lstm" else 1
-    if states is None:
-        return [None, None]
-    if isinstance(states, np.ndarray):
-        states = [states]
-    states = list(states)
-    if len(states) != n:
-        raise ValueError(f"{name}: expected a list of {n} array(s) for {cell}, got {len(states)}")
-    return states + [None] * (2 - n)
+def _kernel_sizes(x, recurrent_kernel):
+    """(dtype, input_dim, units) of a call: what the kernel object is built for."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"x: expected a NumPy array, got {type(x).__name__}")
+    if x.ndim != 3:
+        raise ValueError(f"x: expected a 3-D array [batch, timesteps, features], got "
+                         f"{x.ndim}-D shape {x.shape}")
+    if x.dtype not in (np.float32, np.float64) or not x.dtype.isnative:
+        raise TypeError(f"x: expected dtype float32 or float64, got {x.dtype}")
+    rk = recurrent_kernel
+    if not isinstance(rk, np.ndarray):
+        raise TypeError(f"recurrent_kernel: expected a NumPy array, got {type(rk).__name__}")
+    if rk.ndim != 2:
+        raise ValueError(f"recurrent_kernel: expected a 2-D array [units, gates*units], got "
+                         f"{rk.ndim}-D shape {rk.shape}")
+    if rk.shape[0] < 1:
+        raise ValueError(f"recurrent_kernel: units must be >= 1, got {rk.shape[0]}")
+    if x.shape[2] < 1:
+        raise ValueError(f"x: the features dimension must be >= 1, got {x.shape[2]}")
+    return x.dtype, x.shape[2], rk.shape[0]
 
 
 def rnn_forward(cell, x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, *,
@@ -66,25 +100,25 @@ def rnn_forward(cell, x, kernel, recurrent_kernel, bias=None, initial_state=None
     outputs is [B,T,H]; with return_sequences=False only the last output [B,H] is produced
     (the sequence is never written, which saves memory traffic).
 
-    cache_buffer: optionally the `.data` of an earlier cache that is no longer needed; it is
-    overwritten instead of allocating a new one when its size fits.
+    cache_buffer: optionally an earlier result's cache that is no longer needed; its kernel
+    object (workspace and cache memory) is reused when cell, sizes, dtype and options match.
     """
-    _check_cell(cell)
-    h0, c0 = _split_states(cell, initial_state, "initial_state")
-    opts = dict(activation=activation, recurrent_activation=recurrent_activation,
-                reset_after=bool(reset_after), go_backwards=bool(go_backwards),
-                zero_output_for_mask=bool(zero_output_for_mask))
-    out, h_n, c_n, data = _core.rnn_forward(
-        cell, x, kernel, recurrent_kernel, bias, h0, c0, mask, dropout_mask,
-        recurrent_dropout_mask, training=bool(training), cache_buffer=cache_buffer,
-        return_sequences=bool(return_sequences), **opts)
-    states = [h_n, c_n] if cell == "lstm" else [h_n]
-    cache = None
-    if training:
-        cache = RnnCache(cell=cell, x=x, kernel=kernel, recurrent_kernel=recurrent_kernel,
-                         bias=bias, mask=mask, dropout_mask=dropout_mask,
-                         recurrent_dropout_mask=recurrent_dropout_mask, data=data, options=opts)
-    return RnnResult(out, states, cache)
+    dtype, input_dim, units = _kernel_sizes(x, recurrent_kernel)
+    key = (cell, dtype, input_dim, units, activation, recurrent_activation, bias is not None,
+           bool(reset_after), bool(go_backwards), bool(zero_output_for_mask))
+    if isinstance(cache_buffer, RnnCache) and cache_buffer._key == key:
+        kern = cache_buffer.kernel
+    else:
+        kern = _core.RnnKernel(cell, input_dim, units, activation=activation,
+                               recurrent_activation=recurrent_activation,
+                               use_bias=bias is not None, reset_after=bool(reset_after),
+                               go_backwards=bool(go_backwards),
+                               zero_output_for_mask=bool(zero_output_for_mask), dtype=dtype)
+    kern.bind_weights(kernel, recurrent_kernel, bias)
+    outputs, states = kern.forward(x, initial_state, mask, dropout_mask, recurrent_dropout_mask,
+                                   training=bool(training),
+                                   return_sequences=bool(return_sequences))
+    return RnnResult(outputs, states, RnnCache(kern, key) if training else None)
 
 
 def rnn_backward(cache, d_outputs=None, d_states=None, *, d_last=None, need_dx=True,
@@ -99,14 +133,10 @@ def rnn_backward(cache, d_outputs=None, d_states=None, *, d_last=None, need_dx=T
     if not isinstance(cache, RnnCache):
         raise TypeError("cache: expected the cache returned by rnn_forward(..., training=True), "
                         f"got {type(cache).__name__}")
-    c = cache
-    dh, dc = _split_states(c.cell, d_states, "d_states")
-    dx, dk, drk, db, dh0, dc0 = _core.rnn_backward(
-        c.cell, c.x, c.kernel, c.recurrent_kernel, c.bias, c.mask, c.dropout_mask,
-        c.recurrent_dropout_mask, c.data, d_outputs, d_last, dh, dc, need_dx=bool(need_dx),
-        need_d_initial=bool(need_d_initial_state), **c.options)
-    init = [dh0, dc0] if c.cell == "lstm" else [dh0]
-    return {"x": dx, "kernel": dk, "recurrent_kernel": drk, "bias": db, "initial_state": init}
+    dx, dk, drk, db, d_init = cache.kernel.backward(
+        d_outputs, d_last, d_states, need_dx=bool(need_dx),
+        need_d_initial_state=bool(need_d_initial_state))
+    return {"x": dx, "kernel": dk, "recurrent_kernel": drk, "bias": db, "initial_state": d_init}
 
 
 def lstm_forward(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, **kw):

@@ -6,22 +6,23 @@
 //   z (update), r (reset), h (candidate).
 //   The model's head (dense.hpp, losses.hpp) uses N rows (all leading axes flattened),
 //   K input features and U units; the embedding and its optimizer (embedding.hpp,
-//   sparse_optim.hpp) V rows of width E.
+//   optimizer.hpp) V rows of width E.
 //
 // Layout
 //   Every array is dense, row-major (C order), with the shapes given in brackets.
 //   Public arrays use the Keras layout: x [B,T,D], outputs [B,T,H], states [B,H],
-//   kernel [D,G*H], recurrent_kernel [H,G*H], bias [G*H] (GRU reset_after: [2,3H], input bias
-//   row then recurrent bias row, i.e. [6H] flat).
+//   kernel [D,G*H], recurrent_kernel [H,G*H], bias [G*H] (a cell may use more bias rows:
+//   GRU with reset_after has [2,3H], the input bias row then the recurrent bias row).
 //   Per-step saved activations (the cache) are batch-major [B,T,*] and indexed by the INPUT
 //   time index, so that weight gradients are single large GEMMs against x after the loop.
 //   Outputs are indexed by the PROCESSING step s: with go_backwards, step s reads input time
 //   T-1-s and writes outputs[:, s], exactly as Keras returns them.
 //
 // Ownership
-//   The caller owns every buffer: inputs, outputs, the cache written by a training forward
-//   and read by the backward, and the workspace. Sizes come from cache_size() and
-//   *_workspace_size(). Kernels allocate nothing (inside or outside the time loop).
+//   rnn.hpp, the low-level layer: the caller owns every buffer (inputs, outputs, the cache
+//   written by a training forward and read by the backward, the workspace), sized by
+//   cache_size() and *_workspace_size(); kernels allocate nothing. kernel.hpp: an RnnKernel
+//   object owns its workspace and training cache, and is called with the per-call arrays only.
 //
 // Gradients
 //   Backward kernels WRITE (overwrite) every gradient they produce; nothing is accumulated
@@ -43,108 +44,107 @@
 //   One OpenMP parallel region spans the whole time loop: each thread owns a contiguous block
 //   of batch rows for all steps, so steps need no barrier. The GEMMs outside the loop (input
 //   projection before it; dx, dW, dU after it) run in the same region on each thread's own
-//   rows; weight gradients are per-thread partials summed in thread order.
+//   rows; weight gradients are per-thread partials summed in thread order, so results are
+//   bitwise reproducible for a given thread count.
+//
+// Cells
+//   A cell is one traits type in its own cpp/src/<cell>.cpp, and one line of FASTRNN_CELLS
+//   below; everything else (dispatch, validation, buffer sizes, the Python cell table
+//   `_core.cells()` and the layers' gate/state counts) is derived from them. The shared time
+//   loops (cpp/src/loop.hpp) are templates on the traits, instantiated in the cell's .cpp.
+//   To add a cell variant, say a layer-normalised LSTM:
+//     1. cpp/src/ln_lstm.cpp: `struct LnLstmCell : CellDefaults { ... };` providing, as
+//        cpp/src/lstm.cpp does (CellDefaults in cpp/src/loop.hpp gives the common values of
+//        the ones marked *):
+//          name, gates (G), states (1: h, 2: h and c), uses_recurrent_activation*,
+//          uses_reset_after*                                     static constexpr members
+//          bias_rows(spec)*       bias rows of G*H values (bias [G*H] when 1, [rows,G*H] else)
+//          cache_width(spec)      cache elements per (sample, time) row, and the layout of
+//                                 the cache in a comment
+//          grad_arrays(spec)*     [B,T,G*H] gate-gradient arrays the backward fills (1 or 2)
+//          row_scratch(spec)*     extra backward elements per (sample, time) row (0 if none)
+//          Forward<T>             derives from FwdContext<T> (sizes, spec, ForwardArgs);
+//                                 step(FwdStep&) computes one step of one thread's rows (and
+//                                 writes their cache rows)
+//          Backward<T>            derives from BwdContext<T> (the same, BackwardArgs and the
+//                                 gradient buffers); step(BwdStep&) the step's gate gradients
+//                                 and d(previous states); weight_grads(block, dW, dU, db) one
+//                                 thread's partial weight gradients after the loop
+//        and ending with FASTRNN_DEFINE_CELL(LnLSTM, LnLstmCell) (instantiates the loops).
+//     2. One line X(LnLSTM) in FASTRNN_CELLS below (the name Python sees is the traits' name).
+//     3. The .cpp in the fastrnn_kernels sources of CMakeLists.txt.
+//   The Python layer for it subclasses fastrnn.layers.recurrent._RNN with `cell = "<name>"`.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <stdexcept>
-#include <string>
 
 namespace fastrnn {
 
 using index_t = std::int64_t;
 
-enum class Cell { SimpleRNN, LSTM, GRU };
+// The registered cells, in the order `_core.cells()` lists them. X(enumerator).
+#define FASTRNN_CELLS(X) \
+  X(SimpleRNN)           \
+  X(LSTM)                \
+  X(GRU)
 
-// Activations with Keras 3 definitions. hard_sigmoid(x) = clip(x/6 + 1/2, 0, 1).
-enum class Activation { Tanh, Sigmoid, HardSigmoid, Relu, Linear };
-
-// Everything that fixes the computation except the data.
-struct RnnSpec {
-  Cell cell = Cell::LSTM;
-  index_t batch = 0;    // B
-  index_t steps = 0;    // T
-  index_t input = 0;    // D
-  index_t hidden = 0;   // H
-  Activation activation = Activation::Tanh;
-  Activation recurrent_activation = Activation::Sigmoid;  // LSTM, GRU only
-  bool use_bias = true;
-  bool reset_after = true;  // GRU only
-  bool go_backwards = false;
-  bool zero_output_for_mask = false;
-  int input_dropout_groups = 0;      // 0, 1 or G
-  int recurrent_dropout_groups = 0;  // 0, 1 or G
-  // Team size of the parallel regions; 0 = get_num_threads() at the time of the call. Fix it
-  // before querying workspace sizes when another thread may change the thread count.
-  int threads = 0;
+enum class Cell {
+#define FASTRNN_CELL_ENUM(E) E,
+  FASTRNN_CELLS(FASTRNN_CELL_ENUM)
+#undef FASTRNN_CELL_ENUM
 };
 
-inline int num_gates(Cell cell) {
-  switch (cell) {
-    case Cell::SimpleRNN: return 1;
-    case Cell::LSTM: return 4;
-    case Cell::GRU: return 3;
-  }
-  return 0;
-}
-
-// Throws std::invalid_argument when the spec is inconsistent.
-void validate(const RnnSpec& spec);
-
-// Elements (of the kernel's scalar type) of each caller-owned buffer.
-std::size_t bias_size(const RnnSpec& spec);
-std::size_t cache_size(const RnnSpec& spec);
-std::size_t forward_workspace_size(const RnnSpec& spec);
-std::size_t backward_workspace_size(const RnnSpec& spec);
-
-// Forward pass. Nullable pointers are marked (null).
-template <typename T>
-struct ForwardArgs {
-  const T* x = nullptr;                 // [B,T,D]
-  const T* kernel = nullptr;            // [D,G*H]
-  const T* recurrent_kernel = nullptr;  // [H,G*H]
-  const T* bias = nullptr;              // [bias_size] (null when !use_bias)
-  const T* h0 = nullptr;                // [B,H] (null: zeros)
-  const T* c0 = nullptr;                // [B,H] LSTM only (null: zeros)
-  const std::uint8_t* mask = nullptr;   // [B,T] (null: all valid)
-  const T* input_dropout = nullptr;     // [groups,B,D] (null when groups == 0)
-  const T* recurrent_dropout = nullptr; // [groups,B,H] (null when groups == 0)
-  T* outputs = nullptr;                 // [B,T,H] processing order (null: not written)
-  T* last_output = nullptr;             // [B,H] outputs[:, T-1] alone (null: not written)
-  T* h_n = nullptr;                     // [B,H] final h (null: not written)
-  T* c_n = nullptr;                     // [B,H] final c, LSTM (null: not written)
-  T* cache = nullptr;                   // [cache_size] for backward (null: inference)
-  T* workspace = nullptr;               // [forward_workspace_size]
+// What a cell is, as its traits type states it.
+struct CellInfo {
+  const char* name;                // Keras-style name: "simple_rnn", "lstm", "gru"
+  int gates;                       // G
+  int states;                      // 1 (h) or 2 (h, c)
+  bool uses_recurrent_activation;  // whether RnnSpec::recurrent_activation applies
+  bool uses_reset_after;           // whether RnnSpec::reset_after applies
 };
 
-// Backward pass (BPTT). Reads the cache written by a forward with the same spec and inputs.
-template <typename T>
-struct BackwardArgs {
-  const T* x = nullptr;                 // [B,T,D]
-  const T* kernel = nullptr;            // [D,G*H]
-  const T* recurrent_kernel = nullptr;  // [H,G*H]
-  const T* bias = nullptr;              // as forward
-  const std::uint8_t* mask = nullptr;   // [B,T] (null)
-  const T* input_dropout = nullptr;     // as forward
-  const T* recurrent_dropout = nullptr; // as forward
-  const T* cache = nullptr;             // [cache_size]
-  const T* d_outputs = nullptr;         // [B,T,H] grad of outputs (null: zeros)
-  const T* d_last = nullptr;            // [B,H] grad added to outputs[:, T-1] (null: zeros)
-  const T* d_h_n = nullptr;             // [B,H] grad of final h (null: zeros)
-  const T* d_c_n = nullptr;             // [B,H] grad of final c, LSTM (null: zeros)
-  T* d_x = nullptr;                     // [B,T,D] written (null: skipped)
-  T* d_kernel = nullptr;                // [D,G*H] written
-  T* d_recurrent_kernel = nullptr;      // [H,G*H] written
-  T* d_bias = nullptr;                  // [bias_size] written (null when !use_bias)
-  T* d_h0 = nullptr;                    // [B,H] written (null: skipped)
-  T* d_c0 = nullptr;                    // [B,H] written, LSTM (null: skipped)
-  T* workspace = nullptr;               // [backward_workspace_size]
+constexpr int kNumCells = 0
+#define FASTRNN_CELL_COUNT(E) +1
+    FASTRNN_CELLS(FASTRNN_CELL_COUNT)
+#undef FASTRNN_CELL_COUNT
+    ;
+
+const CellInfo& cell_info(Cell cell);
+// The cell called `name`; false when there is none.
+bool cell_from_name(const char* name, Cell* cell);
+
+// Element-wise activations: X(enumerator, "name", y = f(x), dx = dy * f'(x) written through
+// y = f(x)). The formulas are expressions in x, y, dy and the scalar type S, with
+// tanh(), sigmoid() (logistic), relu() (max(., 0)), clip01() (clip to [0, 1]),
+// inside01(y) (0 < y < 1) and where(condition, a, b); cpp/src/activations.hpp evaluates
+// them on Eigen arrays (recurrent kernels) and on scalars (Dense). Names and formulas are
+// Keras 3's, plus keras2_hard_sigmoid, Keras 2's hard_sigmoid.
+#define FASTRNN_ACTIVATIONS(X)                                                                 \
+  X(Tanh, "tanh", tanh(x), dy * (S(1) - y * y))                                               \
+  X(Sigmoid, "sigmoid", sigmoid(x), dy * y * (S(1) - y))                                      \
+  X(HardSigmoid, "hard_sigmoid", clip01(x * S(1.0 / 6.0) + S(0.5)),                            \
+    where(inside01(y), dy * S(1.0 / 6.0), S(0)))                                               \
+  X(Keras2HardSigmoid, "keras2_hard_sigmoid", clip01(x * S(0.2) + S(0.5)),                     \
+    where(inside01(y), dy * S(0.2), S(0)))                                                     \
+  X(Relu, "relu", relu(x), where(y > S(0), dy, S(0)))                                          \
+  X(Linear, "linear", x, dy)
+
+enum class Activation {
+#define FASTRNN_ACTIVATION_ENUM(E, name, f, df) E,
+  FASTRNN_ACTIVATIONS(FASTRNN_ACTIVATION_ENUM)
+#undef FASTRNN_ACTIVATION_ENUM
 };
 
-// Dispatch on spec.cell. Instantiated for float and double.
-template <typename T> void forward(const RnnSpec& spec, const ForwardArgs<T>& args);
-template <typename T> void backward(const RnnSpec& spec, const BackwardArgs<T>& args);
+constexpr int kNumActivations = 0
+#define FASTRNN_ACTIVATION_COUNT(E, name, f, df) +1
+    FASTRNN_ACTIVATIONS(FASTRNN_ACTIVATION_COUNT)
+#undef FASTRNN_ACTIVATION_COUNT
+    ;
+
+const char* activation_name(Activation a);
+// The activation called `name`; false when there is none.
+bool activation_from_name(const char* name, Activation* a);
 
 // OpenMP thread count used by the kernels (1 when built without OpenMP).
 void set_num_threads(int n);

@@ -2,7 +2,8 @@
 //
 // Shapes: N rows (every leading axis of the Keras input flattened), K input features,
 // U units. x [N,K], kernel [K,U], bias [U] (null: no bias), z and y [N,U].
-//   forward   z = x kernel + bias;  y = act(z), row-wise for softmax
+//   forward   z = x kernel + bias;  y = act(z): any element-wise activation of
+//             FASTRNN_ACTIVATIONS (common.hpp), or the row-wise softmax
 //   backward  dz = dy * act'(z) (through y), or dz = dy when `wrt_logits` (the loss already
 //             differentiated through a sigmoid/softmax output, as Keras does)
 //             d_kernel = x^T dz, d_bias = sum over rows of dz, dx = dz kernel^T
@@ -19,12 +20,16 @@
 
 namespace fastrnn {
 
-enum class DenseActivation { Linear, Relu, Sigmoid, Tanh, Softmax };
+struct DenseActivation {
+  Activation elementwise = Activation::Linear;  // when !softmax
+  bool softmax = false;
+  bool linear() const { return !softmax && elementwise == Activation::Linear; }
+};
 
 template <typename T>
 std::size_t dense_scratch_size(index_t K, index_t U);
 
-// y may equal z (then z is overwritten by the activation); with Linear, y is not written
+// y may equal z (then z is overwritten by the activation); when linear, y is not written
 // when it equals z.
 template <typename T>
 void dense_forward(index_t N, index_t K, index_t U, const T* x, const T* kernel, const T* bias,

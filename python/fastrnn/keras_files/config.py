@@ -3,33 +3,39 @@
 An entry lists every argument the Keras class writes (Keras 2 and Keras 3 spellings) with
 what it means for fastrnn:
 
-    PASS       the same argument of the fastrnn layer
-    ACTIVATION an activation name (Keras 2's `hard_sigmoid` is not Keras 3's, see below)
+    PASS        the same argument of the fastrnn layer
+    ACTIVATION  an activation name (Keras 2's `hard_sigmoid` is not Keras 3's, see below)
     INITIALIZER an initializer config (only used if the layer is re-initialised)
-    DTYPE      a dtype policy: float32 is accepted, anything else changes the numbers
+    REGULARIZER a regularizer config (L1, L2, L1L2), applied in training
+    CONSTRAINT  a constraint config (MaxNorm, NonNeg, UnitNorm, MinMaxNorm), applied in training
+    DTYPE       a dtype policy: float32 is accepted, anything else changes the numbers
     INPUT_DTYPE the dtype of the model's input (InputLayer)
-    SHAPE      an input-shape hint (Keras 2 `batch_input_shape`, `input_length`, ...)
-    EXECUTION  how Keras runs the layer (`unroll`, `implementation`, ...): accepted, dropped
-    NONE       must be None (regularizers, constraints, quantization): they change the numbers
-    Must(v)    must equal v (e.g. `stateful=False`, `time_major=False`)
-    Nested     a nested layer config (Bidirectional, TimeDistributed)
+    SHAPE       an input-shape hint (Keras 2 `batch_input_shape`, `input_length`, ...)
+    EXECUTION   how Keras runs the layer (`unroll`, `implementation`, ...): accepted, dropped
+    NONE        must be None (quantization, LoRA): anything else changes the numbers
+    Must(v)     must equal v (e.g. `stateful=False`, `time_major=False`)
+    Nested      a nested layer config (Bidirectional, TimeDistributed)
 
 An argument that is not in the table is an error naming it: a setting is never silently
-ignored. Classes are looked up in this table and fastrnn's layer registry only; nothing named
-in a file is imported or executed.
+ignored. A value the fastrnn layer refuses (say a regularizer on a layer that does not take
+one yet) is an UnsupportedKerasFeature naming the layer. Classes are looked up in this table
+and fastrnn's layer registry only; nothing named in a file is imported or executed.
 """
 import re
 import warnings
 
-from .. import activations, initializers
+from .. import activations, constraints, initializers, regularizers
 from ..layers import registry
 
 MAX_NESTING = 4     # wrapper in wrapper in ...: Keras models need 2
 RECURRENT = ("SimpleRNN", "LSTM", "GRU")
+_SEQUENCE_INPUT = RECURRENT + ("Conv1D",)    # Keras 1/2 `input_dim` is the features axis
 
 
-PASS, ACTIVATION, INITIALIZER, DTYPE, INPUT_DTYPE, SHAPE, EXECUTION, NONE = (
-    "pass", "activation", "initializer", "dtype", "input_dtype", "shape", "execution", "none")
+PASS, ACTIVATION, INITIALIZER, REGULARIZER, CONSTRAINT = (
+    "pass", "activation", "initializer", "regularizer", "constraint")
+DTYPE, INPUT_DTYPE, SHAPE, EXECUTION, NONE = "dtype", "input_dtype", "shape", "execution", "none"
+_OBJECTS = {REGULARIZER: regularizers, CONSTRAINT: constraints}
 
 
 class Must:
@@ -47,19 +53,29 @@ class Nested:
 
 
 _COMMON = {"name": PASS, "trainable": PASS, "dtype": DTYPE, "batch_input_shape": SHAPE,
-           "input_shape": SHAPE, "activity_regularizer": NONE}
-_RNN = {"units": PASS, "activation": ACTIVATION, "use_bias": PASS,
-        "kernel_initializer": INITIALIZER, "recurrent_initializer": INITIALIZER,
-        "bias_initializer": INITIALIZER, "kernel_regularizer": NONE,
-        "recurrent_regularizer": NONE, "bias_regularizer": NONE, "kernel_constraint": NONE,
-        "recurrent_constraint": NONE, "bias_constraint": NONE, "dropout": PASS,
-        "recurrent_dropout": PASS, "return_sequences": PASS, "return_state": PASS,
-        "go_backwards": PASS, "zero_output_for_mask": PASS, "seed": PASS,
-        "stateful": Must(False), "time_major": Must(False), "unroll": EXECUTION,
-        "implementation": EXECUTION, "use_cudnn": EXECUTION, "input_dim": SHAPE,
-        "input_length": SHAPE}
+           "input_shape": SHAPE, "activity_regularizer": REGULARIZER}
+_KERNEL = {"use_bias": PASS, "kernel_initializer": INITIALIZER, "bias_initializer": INITIALIZER,
+           "kernel_regularizer": REGULARIZER, "bias_regularizer": REGULARIZER,
+           "kernel_constraint": CONSTRAINT, "bias_constraint": CONSTRAINT,
+           "activation": ACTIVATION, "lora_rank": NONE, "lora_alpha": EXECUTION}
+_RNN = {**_KERNEL, "units": PASS, "recurrent_initializer": INITIALIZER,
+        "recurrent_regularizer": REGULARIZER, "recurrent_constraint": CONSTRAINT,
+        "dropout": PASS, "recurrent_dropout": PASS, "return_sequences": PASS,
+        "return_state": PASS, "go_backwards": PASS, "zero_output_for_mask": PASS, "seed": PASS,
+        # Keras 3 keeps the states of a stateful layer between batches. When fastrnn's
+        # recurrent layers take `stateful=True`, this becomes PASS (and the state variables,
+        # which Keras 3 stores as the layer's own `vars`, join the weights layout).
+        "stateful": Must(False),
+        "time_major": Must(False), "unroll": EXECUTION, "implementation": EXECUTION,
+        "use_cudnn": EXECUTION, "input_dim": SHAPE, "input_length": SHAPE}
 _GATED = {**_RNN, "recurrent_activation": ACTIVATION}
 _GLOBAL_POOLING = {"data_format": PASS, "keepdims": PASS}
+_POOLING = {"pool_size": PASS, "strides": PASS, "padding": PASS, "data_format": PASS}
+_NORMALIZATION = {"axis": PASS, "epsilon": PASS, "center": PASS, "scale": PASS,
+                  "beta_initializer": INITIALIZER, "gamma_initializer": INITIALIZER,
+                  "beta_regularizer": REGULARIZER, "gamma_regularizer": REGULARIZER,
+                  "beta_constraint": CONSTRAINT, "gamma_constraint": CONSTRAINT}
+_MERGE = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
 
 # Keras class -> (fastrnn class, arguments, values of arguments a Keras 2 config may lack
 # whose Keras 2 meaning differs from today's default)
@@ -70,35 +86,58 @@ LAYERS = {
                                   "optional": Must(False)}, {}),
     "Embedding": ("Embedding", {"input_dim": PASS, "output_dim": PASS, "mask_zero": PASS,
                                 "embeddings_initializer": INITIALIZER,
-                                "embeddings_regularizer": NONE, "embeddings_constraint": NONE,
-                                "input_length": SHAPE, "quantization_config": NONE,
-                                "lora_rank": NONE, "sparse": Must(False)}, {}),
+                                "embeddings_regularizer": REGULARIZER,
+                                "embeddings_constraint": CONSTRAINT, "input_length": SHAPE,
+                                "quantization_config": NONE, "lora_rank": NONE,
+                                "lora_alpha": EXECUTION, "sparse": Must(False)}, {}),
     "SimpleRNN": ("SimpleRNN", _RNN, {}),
     "LSTM": ("LSTM", {**_GATED, "unit_forget_bias": PASS}, {}),
     # Keras <= 2.1 GRUs had no reset_after argument and computed reset_after=False.
     "GRU": ("GRU", {**_GATED, "reset_after": PASS}, {"reset_after": False}),
     "Bidirectional": ("Bidirectional", {"layer": Nested(strip="forward_"),
                                         "backward_layer": Nested(), "merge_mode": PASS}, {}),
-    "Dense": ("Dense", {"units": PASS, "activation": ACTIVATION, "use_bias": PASS,
-                        "kernel_initializer": INITIALIZER, "bias_initializer": INITIALIZER,
-                        "kernel_regularizer": NONE, "bias_regularizer": NONE,
-                        "kernel_constraint": NONE, "bias_constraint": NONE,
-                        "quantization_config": NONE, "lora_rank": NONE, "input_dim": SHAPE},
-              {}),
-    "Dropout": ("Dropout", {"rate": PASS, "noise_shape": PASS, "seed": PASS}, {}),
-    "Activation": ("Activation", {"activation": ACTIVATION}, {}),
-    "Masking": ("Masking", {"mask_value": PASS}, {}),
-    "SpatialDropout1D": ("SpatialDropout1D", {"rate": PASS, "seed": PASS, "noise_shape": NONE},
-                         {}),
-    "Flatten": ("Flatten", {"data_format": PASS}, {}),
+    "Dense": ("Dense", {**_KERNEL, "units": PASS, "quantization_config": NONE,
+                        "input_dim": SHAPE}, {}),
+    "Conv1D": ("Conv1D", {**_KERNEL, "filters": PASS, "kernel_size": PASS, "strides": PASS,
+                          "padding": PASS, "data_format": PASS, "dilation_rate": PASS,
+                          "groups": PASS, "input_dim": SHAPE, "input_length": SHAPE}, {}),
+    "MaxPooling1D": ("MaxPooling1D", _POOLING, {}),
+    "AveragePooling1D": ("AveragePooling1D", _POOLING, {}),
     "GlobalMaxPooling1D": ("GlobalMaxPooling1D", _GLOBAL_POOLING, {}),
     "GlobalAveragePooling1D": ("GlobalAveragePooling1D", _GLOBAL_POOLING, {}),
+    "BatchNormalization": ("BatchNormalization", {
+        **_NORMALIZATION, "momentum": PASS, "moving_mean_initializer": INITIALIZER,
+        "moving_variance_initializer": INITIALIZER, "renorm": Must(False),
+        "renorm_clipping": PASS, "renorm_momentum": PASS, "synchronized": PASS,
+        "virtual_batch_size": NONE, "fused": EXECUTION}, {}),    # (tf.keras' spellings)
+    "LayerNormalization": ("LayerNormalization", {**_NORMALIZATION, "rms_scaling": PASS}, {}),
+    "Dropout": ("Dropout", {"rate": PASS, "noise_shape": PASS, "seed": PASS}, {}),
+    # (tf-keras writes `trainable` for this weightless layer; Keras 3 does not)
+    "SpatialDropout1D": ("SpatialDropout1D", {"rate": PASS, "seed": PASS, "noise_shape": NONE,
+                                              "trainable": EXECUTION}, {}),
+    "Activation": ("Activation", {"activation": ACTIVATION}, {}),
+    "Masking": ("Masking", {"mask_value": PASS}, {}),
+    "Flatten": ("Flatten", {"data_format": PASS}, {}),
+    "RepeatVector": ("RepeatVector", {"n": PASS}, {}),
+    "Reshape": ("Reshape", {"target_shape": PASS}, {}),
+    "Permute": ("Permute", {"dims": PASS}, {}),
     "TimeDistributed": ("TimeDistributed", {"layer": Nested()}, {}),
+    "Concatenate": ("Concatenate", {"axis": PASS}, {}),
+    "Dot": ("Dot", {"axes": PASS, "normalize": PASS}, {}),
+    **{cls: (cls, {}, {}) for cls in _MERGE},
 }
 # Layers that carry Python code: refused by name, with the reason.
 CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")
-# Arguments the Keras 2 (tf-keras) class does not accept: dropped when writing for it.
-_KERAS2_DROPS = {"SimpleRNN": ("seed",), "LSTM": ("seed",), "GRU": ("seed",)}
+# Arguments Keras 2 (tf-keras) classes do not take: dropped when writing for Keras 2 if they
+# have the given value (ANY: whatever the value; a seed only draws dropout masks), else the
+# model cannot be written for Keras 2.
+ANY = object()
+_KERAS2_DROPS = {**{cls: {"seed": ANY} for cls in RECURRENT},
+                 "BatchNormalization": {"renorm": False, "renorm_clipping": None,
+                                        "renorm_momentum": 0.99, "synchronized": False},
+                 "LayerNormalization": {"rms_scaling": False}}
+# Keras 3-only initializer arguments (tf-keras' initializers do not take them)
+_KERAS3_INITIALIZER_ARGS = ("input_axes", "output_axes")
 
 _FLOAT32_POLICIES = ("float32", None)
 
@@ -148,10 +187,7 @@ def layer_from_keras(spec, src, depth=0):
     if depth > MAX_NESTING:
         raise src.error(f"layer {name!r}: layers nest more than {MAX_NESTING} levels")
     fastrnn_name, table, keras2_missing = LAYERS[cls]
-    fastrnn_cls = registry.registered().get(fastrnn_name)
-    if fastrnn_cls is None:
-        raise src.unsupported(f"layer {name!r} has class {cls!r}, which this fastrnn does "
-                              "not have yet")
+    fastrnn_cls = registry.registered()[fastrnn_name]
     where = f"layer {name!r} ({cls})"
     kwargs, hints = {}, {}
     for key, value in config.items():
@@ -167,6 +203,9 @@ def layer_from_keras(spec, src, depth=0):
             init = _initializer_from_keras(value, src, where, key)
             if init is not None:
                 kwargs[key] = init
+        elif kind in _OBJECTS:
+            if value is not None:
+                kwargs[key] = _object_from_keras(kind, value, src, f"{where}: {key}")
         elif kind == DTYPE:
             _check_float32(value, src, where)
         elif kind == INPUT_DTYPE:
@@ -210,7 +249,7 @@ def _declared_batch_shape(cls, hints, src, where):
     elif hints.get("input_shape") is not None:
         shape = [None] + list(hints["input_shape"]) if isinstance(
             hints["input_shape"], list) else hints["input_shape"]
-    elif cls in RECURRENT and hints.get("input_dim") is not None:
+    elif cls in _SEQUENCE_INPUT and hints.get("input_dim") is not None:
         shape = [None, hints.get("input_length"), hints["input_dim"]]
     elif hints.get("input_dim") is not None:
         shape = [None, hints["input_dim"]]
@@ -249,13 +288,44 @@ def _initializer_from_keras(value, src, where, key):
     (fastrnn's default) for one it does not have: the initializer only matters if the
     loaded weights are re-initialised."""
     try:
-        return initializers.deserialize(value) if isinstance(value, dict) else \
+        init = initializers.deserialize(value) if isinstance(value, dict) else \
             initializers.get(value)
     except (KeyError, TypeError, ValueError):
         warnings.warn(f"{src.path}: {where}: {key} {short(value)} is not available in "
                       "fastrnn; the loaded weights are used as they are, but re-initialising "
                       "this layer would use fastrnn's default", stacklevel=4)
         return None
+    return _named_variance_scaling(init) if src.major == 2 else init
+
+
+_NAMED_VARIANCE_SCALING = (initializers.GlorotUniform, initializers.GlorotNormal,
+                           initializers.HeUniform, initializers.HeNormal,
+                           initializers.LecunUniform, initializers.LecunNormal)
+
+
+def _named_variance_scaling(init):
+    """Keras <= 2.2 wrote glorot_uniform, he_normal, ... as the VarianceScaling configs they
+    are: the named initializer, so that the model writes them back under their names."""
+    if type(init) is not initializers.VarianceScaling or init.input_axes is not None or \
+            init.output_axes is not None:
+        return init
+    for cls in _NAMED_VARIANCE_SCALING:
+        named = cls(seed=init.seed)
+        if (named.scale, named.mode, named.distribution) == (init.scale, init.mode,
+                                                             init.distribution):
+            return named
+    return init
+
+
+def _object_from_keras(kind, value, src, where):
+    """A fastrnn regularizer or constraint from a Keras 2/3 config or name."""
+    if isinstance(value, dict):
+        check_builtin(value, src, kind)
+    try:
+        return _OBJECTS[kind].deserialize(value) if isinstance(value, dict) else \
+            _OBJECTS[kind].get(value)
+    except (TypeError, ValueError) as e:
+        raise src.unsupported(f"{where}: {e}") from e
 
 
 def _policy_name(value):
@@ -286,24 +356,27 @@ def layer_to_keras(layer, keras_major, depth=0):
     cls = type(layer).__name__
     if cls not in LAYERS or LAYERS[cls][0] != cls or depth > MAX_NESTING:
         raise WriteError(f"layer {layer.name!r}: fastrnn layer {cls} has no Keras equivalent")
+    where = f"layer {layer.name!r} ({cls})"
     table = LAYERS[cls][1]
-    drops = _KERAS2_DROPS.get(cls, ()) if keras_major == 2 else ()
+    drops = _KERAS2_DROPS.get(cls, {}) if keras_major == 2 else {}
     config = {}
     for key, value in layer.get_config().items():
         kind = table.get(key, _COMMON.get(key))
         if key in drops:
-            continue
+            if drops[key] is ANY or value == drops[key]:
+                continue
+            raise WriteError(f"{where}: {key}={value!r} has no Keras 2 equivalent; save as "
+                             ".keras instead")
         if kind is None:
-            raise WriteError(f"layer {layer.name!r} ({cls}): argument {key!r} has no Keras "
-                             "equivalent")
+            raise WriteError(f"{where}: argument {key!r} has no Keras equivalent")
         if kind == ACTIVATION:
-            value = activation_to_keras(value, keras_major, f"layer {layer.name!r} ({cls})")
+            value = activation_to_keras(value, keras_major, where)
         elif kind == INITIALIZER:
-            value = initializer_to_keras(value)
+            value = initializer_to_keras(value, keras_major, where)
         elif kind == DTYPE:
             if value not in _FLOAT32_POLICIES:
-                raise WriteError(f"layer {layer.name!r} ({cls}): dtype {value!r}; Keras files "
-                                 "are written for float32 models")
+                raise WriteError(f"{where}: dtype {value!r}; Keras files are written for "
+                                 "float32 models")
             value = dtype_policy(keras_major)
         elif isinstance(kind, Nested):
             value = layer_to_keras(getattr(layer, key), keras_major, depth + 1)
@@ -327,10 +400,18 @@ def activation_to_keras(name, keras_major, where):
     return name
 
 
-def initializer_to_keras(spec):
-    """fastrnn serializes initializers in Keras 3's layout already."""
+def initializer_to_keras(spec, keras_major, where):
+    """fastrnn serializes initializers in Keras 3's layout already; tf-keras' initializers
+    do not take Keras 3's `input_axes`/`output_axes`."""
     init = initializers.deserialize(spec) if isinstance(spec, dict) else initializers.get(spec)
-    return initializers.serialize(init)
+    out = initializers.serialize(init)
+    if keras_major == 2 and out is not None:
+        extra = {k: out["config"].pop(k) for k in _KERAS3_INITIALIZER_ARGS
+                 if k in out["config"]}
+        if any(v is not None for v in extra.values()):
+            raise WriteError(f"{where}: initializer {out['class_name']} with {extra} has no "
+                             "Keras 2 equivalent; save as .keras instead")
+    return out
 
 
 def dtype_policy(keras_major):

@@ -60,18 +60,42 @@ def compile_from_keras(model, config, src):
 def _compile(model, config, src):
     if not isinstance(config, dict):
         raise src.error("the compile/training config is not a JSON object")
-    for key in ("loss_weights", "weighted_metrics"):
-        if config.get(key) not in (None, [], {}):
-            raise src.unsupported(f"compile argument {key}={short(config[key])} is not "
-                                  "supported by fastrnn")
+    if config.get("weighted_metrics") not in (None, [], {}):
+        raise src.unsupported(f"compile argument weighted_metrics="
+                              f"{short(config['weighted_metrics'])} is not supported by fastrnn")
     opt_spec = config.get("optimizer", config.get("optimizer_config"))
     optimizer = optimizer_from_keras(opt_spec, src)
-    loss = _loss_from_keras(config.get("loss"), src)
-    metrics = [_metric_from_keras(m, src) for m in _flat_metrics(config.get("metrics"), src)]
+    names = list(model.output_names)
+    loss = _per_output(config.get("loss"), names, lambda spec, _: _loss_from_keras(spec, src),
+                       _is_loss_object)
+    loss_weights = _per_output(config.get("loss_weights"), names,
+                               lambda w, _: _loss_weight(w, src))
+    metrics = _metrics_from_keras(config.get("metrics"), names, src)
     try:
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics or None)
+        model.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
+                      metrics=metrics or None)
     except (TypeError, ValueError, NotImplementedError) as e:
         raise src.unsupported(f"compile config: {e}") from e
+
+
+def _per_output(value, names, convert, is_single=lambda v: False):
+    """A compile argument given once, per output in a list, or in a dict keyed by output
+    name (Keras' three spellings), with each entry converted."""
+    if isinstance(value, dict) and not is_single(value):
+        return {k: convert(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [convert(v, names[i] if i < len(names) else None) for i, v in enumerate(value)]
+    return convert(value, names[0] if len(names) == 1 else None)
+
+
+def _is_loss_object(value):
+    return "class_name" in value
+
+
+def _loss_weight(value, src):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise src.error(f"invalid loss weight {short(value)}")
+    return value
 
 
 def optimizer_from_keras(spec, src):
@@ -114,8 +138,7 @@ def _loss_from_keras(spec, src):
     if isinstance(spec, dict) and spec.get("class_name") == "function":
         return spec.get("config")
     if not isinstance(spec, dict):
-        raise src.unsupported(f"loss {short(spec)}: only one loss (one model output) is "
-                              "supported")
+        raise src.unsupported(f"loss {short(spec)} is not supported")
     check_builtin(spec, src, "loss")
     cls = spec.get("class_name")
     if cls not in _LOSSES:
@@ -130,30 +153,46 @@ def _loss_from_keras(spec, src):
         raise src.unsupported(f"loss {cls}: {e}") from e
 
 
-def _flat_metrics(value, src):
+def _metrics_from_keras(value, names, src):
+    """Metrics for one output (a list), per output (a list of lists, or a dict keyed by
+    output name), as Keras 3 and tf-keras write them."""
     if value is None:
-        return []
+        return None
     if isinstance(value, dict):
-        raise src.unsupported("metrics per output (a dict) need the Functional API")
+        return {k: _metric_list(v, k, src) for k, v in value.items()}
     if not isinstance(value, list):
         value = [value]
-    if len(value) == 1 and isinstance(value[0], list):   # tf-keras: one list per output
-        value = value[0]
-    return value
+    if value and all(isinstance(v, list) for v in value):     # one list per output
+        if len(names) == 1 and len(value) == 1:                # (tf-keras writes it for one)
+            return _metric_list(value[0], names[0], src)
+        return [_metric_list(v, n, src) for v, n in zip(value, names)]
+    return _metric_list(value, names[0] if len(names) == 1 else None, src)
 
 
-def _metric_from_keras(spec, src):
+def _metric_list(value, output, src):
+    return [_metric_from_keras(m, output, src) for m in (value if isinstance(value, list)
+                                                         else [value])]
+
+
+def _metric_from_keras(spec, output, src):
+    """A metric name or fastrnn metric; `output` is the output's name, which tf-keras puts in
+    front of the names of a multi-output model's metrics (label_accuracy)."""
     if isinstance(spec, str):
         return spec
     if not isinstance(spec, dict):
         raise src.unsupported(f"metric {short(spec)} is not supported")
     check_builtin(spec, src, "metric")
-    cls, config = spec.get("class_name"), dict(spec.get("config") or {})
+    cls, config = spec.get("class_name"), spec.get("config") or {}
     if cls == "function" and isinstance(config, str):
         return config
+    config = dict(config)
     if cls == "MeanMetricWrapper":      # tf-keras: a named metric function
         name, fn = config.get("name"), config.get("fn")
-        return name if name in _ACCURACY else fn if isinstance(fn, str) else name
+        if isinstance(name, str) and output and name.startswith(output + "_"):
+            name = name[len(output) + 1:]
+        if name in _ACCURACY:
+            return name
+        return name if _known_metric(name) else fn if isinstance(fn, str) else name
     if cls not in _METRICS or config.get("dtype", "float32") != "float32":
         raise src.unsupported(f"metric {cls!r} is not supported by fastrnn (supported: "
                               f"{list(_METRICS)})")
@@ -164,7 +203,37 @@ def _metric_from_keras(spec, src):
         raise src.unsupported(f"metric {cls}: {e}") from e
 
 
+def _known_metric(name):
+    try:
+        metrics_mod.get(name)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 # --- slots -------------------------------------------------------------------------------------
+def trainable_positions(model, layers):
+    """(layer, index in layer.weights) of each trainable weight, in the order Keras lists
+    them for `layers`, the model's layers in the file's order (its optimizer slots follow
+    it)."""
+    if not model.trainable:
+        return []
+    out = []
+    for layer in layers:
+        trainable = {id(w) for w in layer.trainable_weights}
+        out += [(layer, i) for i, w in enumerate(layer.weights) if id(w) in trainable]
+    return out
+
+
+def _fastrnn_index(model, positions):
+    """For each position (file order), the index of that weight in model.trainable_weights."""
+    index = {id(w): i for i, w in enumerate(model.trainable_weights)}
+    out = [index.get(id(layer.weights[i])) for layer, i in positions]
+    if None in out or sorted(out) != list(range(len(index))):
+        raise ValueError("internal error: the file's trainable weights are not the model's")
+    return out
+
+
 def _slot_order(optimizer, n_weights, keras_major):
     """[(slot name, weight index)] in Keras' variable order after iterations/learning_rate;
     slots fastrnn does not use (tf-keras' SGD momentum at momentum 0) are listed too."""
@@ -184,6 +253,7 @@ def apply_state(model, state):
 
 
 def _state(model, iterations, learning_rate, slots):
+    """The optimizer state from `slots` {(slot, index in model.trainable_weights): array}."""
     active = model.optimizer.slot_names()
     state = [np.asarray(iterations, np.int64).reshape(()),
              np.asarray(learning_rate, np.float32).reshape(())]
@@ -195,16 +265,18 @@ def _fresh(src, why):
                   "training continues with a fresh optimizer state", stacklevel=4)
 
 
-def ordered_state(model, h5, src):
+def ordered_state(model, h5, src, layers):
     """The optimizer state in a Keras 3 / tf-keras weights file (`optimizer/vars/0..`), or
-    None. Keras 3 stores iterations and learning_rate first, tf-keras only iterations; the
-    variable count tells them apart where the file does not say which Keras wrote it."""
+    None; `layers`: the model's layers in the file's order. Keras 3 stores iterations and
+    learning_rate first, tf-keras only iterations; the variable count tells them apart where
+    the file does not say which Keras wrote it."""
     group = h5safe.group(h5, "optimizer/vars", src.path, required=False)
     if group is None or model.optimizer is None:
         return None
     count = len(h5safe.keys(group, src.path))
-    weights = model.trainable_weights
-    layouts = {major: (2 if major == 3 else 1, _slot_order(model.optimizer, len(weights), major))
+    positions = trainable_positions(model, layers)
+    layouts = {major: (2 if major == 3 else 1,
+                       _slot_order(model.optimizer, len(positions), major))
                for major in (3, 2)}
     matching = [m for m, (head, order) in layouts.items() if count == head + len(order)]
     if count <= 2 and not matching:
@@ -219,17 +291,20 @@ def ordered_state(model, h5, src):
                               src.path)
     iterations = read(0, (), "iterations")
     lr = read(1, (), "learning_rate") if head == 2 else model.optimizer.learning_rate
+    ours = _fastrnn_index(model, positions)
     slots = {}
     for k, (slot, i) in enumerate(order, start=head):
-        slots[(slot, i)] = read(k, weights[i].shape,
-                                f"{slot} of weight {_weight_name(model, i)!r}")
+        layer, j = positions[i]
+        slots[(slot, ours[i])] = read(k, layer.weights[j].shape,
+                                      f"{slot} of weight {layer.weight_names[j]!r}")
     return _state(model, iterations, lr, slots)
 
 
-def named_state(model, h5, file_weight_names, src):
+def named_state(model, h5, src, layers, file_names):
     """The optimizer state in a legacy .h5 `optimizer_weights` group, found by name, or None.
 
-    `file_weight_names`: the file's name of each trainable weight of the model, in order."""
+    `layers`: the model's layers in the file's order; `file_names`: per layer, the file's
+    names of its weights."""
     group = h5safe.group(h5, "optimizer_weights", src.path, required=False)
     if group is None or model.optimizer is None:
         return None
@@ -246,9 +321,11 @@ def named_state(model, h5, file_weight_names, src):
         holder = h5safe.group(group, parent, src.path) if parent else group
         return h5safe.dataset(holder, last, shape, f"optimizer variable {name!r} ({what})",
                               src.path)
-    weights = model.trainable_weights
+    by_layer = {id(layer): n for layer, n in zip(layers, file_names)}
+    positions = trainable_positions(model, layers)
     slots = {}
-    for i, fw in enumerate(file_weight_names):
+    for (layer, j), i in zip(positions, _fastrnn_index(model, positions)):
+        fw = by_layer[id(layer)][j]
         base = fw[:-2] if fw.endswith(":0") else fw
         for slot in model.optimizer.slot_names():
             candidates = [base.replace("/", "_") + "_" + slot] + [
@@ -257,21 +334,11 @@ def named_state(model, h5, file_weight_names, src):
             found = next((by_rest[c] for c in candidates if c in by_rest), None)
             if found is None:
                 return _fresh(src, f"no {slot} variable for weight {fw!r}")
-            slots[(slot, i)] = read(found, weights[i].shape, slot)
+            slots[(slot, i)] = read(found, layer.weights[j].shape, slot)
     iterations = read(leaf.get("iteration", leaf.get("iter")), (), "iterations")
     lr = (read(leaf["learning_rate"], (), "learning_rate") if "learning_rate" in leaf
           else model.optimizer.learning_rate)
     return _state(model, iterations, lr, slots)
-
-
-def _weight_name(model, i):
-    names = [n for layer in trainable_layers(model) for n in layer.weight_names]
-    return names[i] if i < len(names) else str(i)
-
-
-def trainable_layers(model):
-    """The layers whose weights are `model.trainable_weights`, in that order."""
-    return [layer for layer in model.layers if layer.trainable] if model.trainable else []
 
 
 # --- fastrnn -> Keras --------------------------------------------------------------------------
@@ -283,26 +350,34 @@ def compile_to_keras(model, keras_major):
     opt = cfg["optimizer"]
     optimizer = {"class_name": opt["class_name"], "config": dict(opt["config"])}
     loss = cfg["loss"]
-    if isinstance(loss, dict):
-        loss = serialized(loss["class_name"], dict(loss["config"]), "keras.losses")
-    metrics = list(cfg["metrics"])
+    loss = [_loss_to_keras(v) for v in loss] if isinstance(loss, list) else \
+        _loss_to_keras(loss)
+    metrics = cfg["metrics"] if any(cfg["metrics"] or ()) else None   # [] or [[], []]: None
     if keras_major == 2:
         # tf-keras names its (non-legacy) optimizers "Custom>Adam" in .h5 files; a bare
         # "Adam" would load as its legacy optimizer_v2.
         optimizer["class_name"] = "Custom>" + optimizer["class_name"]
         return {"loss": loss, "metrics": metrics, "weighted_metrics": None,
-                "loss_weights": None, "optimizer_config": optimizer}
+                "loss_weights": cfg["loss_weights"], "optimizer_config": optimizer}
     return {"optimizer": serialized(optimizer["class_name"], optimizer["config"],
                                     "keras.optimizers"),
-            "loss": loss, "loss_weights": None, "metrics": metrics, "weighted_metrics": None,
-            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
+            "loss": loss, "loss_weights": cfg["loss_weights"], "metrics": metrics,
+            "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1,
+            "jit_compile": False}
 
 
-def optimizer_variables(model, keras_major, legacy_names=None):
-    """[(name, array)] of the optimizer's variables in Keras' order (zeros for an optimizer
-    that has not taken a step yet). Names are tf-keras' (`iteration:0`, `Adam/m/dense/kernel:0`)
-    built from `legacy_names`, the file's names of the trainable weights; Keras 3's
-    ordered layout ignores them."""
+def _loss_to_keras(loss):
+    if isinstance(loss, dict):
+        return serialized(loss["class_name"], dict(loss["config"]), "keras.losses")
+    return loss
+
+
+def optimizer_variables(model, keras_major, layers, legacy_names=None):
+    """[(name, array)] of the optimizer's variables in Keras' order for `layers` (the model's
+    layers as the file lists them; zeros for an optimizer that has not taken a step yet).
+    Names are tf-keras' (`iteration:0`, `Adam/m/dense/kernel:0`) built from
+    `legacy_names`, per layer the file's names of its weights; Keras 3's ordered layout
+    ignores them."""
     optimizer = model.optimizer
     weights = model.trainable_weights
     active = optimizer.slot_names()
@@ -312,16 +387,20 @@ def optimizer_variables(model, keras_major, legacy_names=None):
             np.zeros_like(w) for w in weights for _ in active]
     slots = {(s, i): state[2 + i * len(active) + j]
              for i in range(len(weights)) for j, s in enumerate(active)}
+    positions = trainable_positions(model, layers)
+    ours = _fastrnn_index(model, positions)
+    by_layer = {id(layer): n for layer, n in zip(layers, legacy_names or [])}
     cls = type(optimizer).__name__
-    names = legacy_names or [str(i) for i in range(len(weights))]
     out = [("iteration:0", np.asarray(state[0], np.int64))]
     if keras_major == 3:
         out.append(("learning_rate", np.asarray(state[1], np.float32)))
-    for slot, i in _slot_order(optimizer, len(weights), keras_major):
-        value = slots.get((slot, i))
+    for slot, k in _slot_order(optimizer, len(positions), keras_major):
+        layer, j = positions[k]
+        value = slots.get((slot, ours[k]))
         if value is None:       # tf-keras' SGD keeps momentum slots at momentum 0
-            value = np.zeros_like(weights[i])
-        base = names[i][:-2] if names[i].endswith(":0") else names[i]
+            value = np.zeros_like(layer.weights[j])
+        name = by_layer[id(layer)][j] if legacy_names else str(k)
+        base = name[:-2] if name.endswith(":0") else name
         out.append((f"{cls}/{_TF_KERAS_SLOT.get((cls, slot), slot)}/{base}:0",
                     np.asarray(value, np.float32)))
     return out

@@ -9,9 +9,8 @@ import os
 from ..saving import ModelFileError
 from . import container, detect, h5safe, weights_h5
 from .errors import Source
-from .model_config import WeightBudget, model_from_keras
-from .optimizer import (apply_state, compile_from_keras, named_state, ordered_state,
-                        trainable_layers)
+from .model_config import WeightBudget, keras_layers, model_from_keras
+from .optimizer import apply_state, compile_from_keras, named_state, ordered_state
 
 
 def load_keras_model(path, compile=True):
@@ -37,7 +36,7 @@ def _load_zip(path, compile):
                          src)
             if compile and config.get("compile_config"):
                 compile_from_keras(loaded.model, config["compile_config"], src)
-                apply_state(loaded.model, ordered_state(loaded.model, h5, src))
+                apply_state(loaded.model, ordered_state(loaded.model, h5, src, loaded.layers))
     return loaded.model
 
 
@@ -52,11 +51,8 @@ def _load_legacy(path, compile):
         _set_weights(loaded.layers, arrays, src)
         training = h5safe.json_attribute(h5, "training_config", where) if compile else None
         if training:
-            model = loaded.model
-            compile_from_keras(model, training, src)
-            by_layer = {id(layer): n for layer, n in zip(loaded.layers, names)}
-            apply_state(model, named_state(model, h5, [n for layer in trainable_layers(model)
-                                                       for n in by_layer[id(layer)]], src))
+            compile_from_keras(loaded.model, training, src)
+            apply_state(loaded.model, named_state(loaded.model, h5, src, loaded.layers, names))
     return loaded.model
 
 
@@ -93,25 +89,22 @@ def load_keras_weights(model, path):
 
 
 def _load_weights_h5(model, h5_path, src, kind):
-    layers = list(model.layers)
     if not model.built:
         raise ValueError("load_keras_weights: build the model first (call it on data or "
                          "build(input_shape)) so its weights exist")
     with h5safe.open_file(h5_path, src.path) as h5:
         if kind in (detect.KERAS_ZIP, detect.KERAS_WEIGHTS):
+            layers = keras_layers(model, src.major)
             arrays = weights_h5.read_keras3(h5, layers, src.path)
             names = None
-        else:
+        else:   # the layer order of the Keras that wrote the file
+            layers = keras_layers(model, Source(h5_path, _keras_version(h5, src.path)).major)
             group = h5safe.group(h5, "model_weights", src.path) if kind == \
                 detect.LEGACY_MODEL else h5
             arrays, names = weights_h5.read_legacy(group, layers, src.path)
         state = None
         if model.compiled and model.optimizer is not None:
-            if names is None:
-                state = ordered_state(model, h5, src)
-            else:
-                by_layer = {id(layer): n for layer, n in zip(layers, names)}
-                state = named_state(model, h5, [n for layer in trainable_layers(model)
-                                                for n in by_layer[id(layer)]], src)
-        model.set_weights([a for values in arrays for a in values])  # all checked first
+            state = ordered_state(model, h5, src, layers) if names is None else \
+                named_state(model, h5, src, layers, names)
+        _set_weights(layers, arrays, src)       # every array was checked while reading
         apply_state(model, state)

@@ -10,10 +10,15 @@ import copy
 import numpy as np
 
 from .base import Layer
-from .registry import deserialize, register, serialize
+from .registry import deserialize, register, registered, serialize
 from .recurrent import _RNN
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+# A layer's state that a fresh copy does not share: weights and the kernel object built with
+# them, its pending forward, gradients.
+_BUILT_STATE = ("weights", "grads", "_pending", "_kernel", "_kernel_opts", "_bound")
 
 
 def _fresh_copy(layer, name, go_backwards):
@@ -21,13 +26,20 @@ def _fresh_copy(layer, name, go_backwards):
     Keras re-creates the wrapped layer from its config."""
     clone = copy.copy(layer)
     clone.__dict__ = copy.deepcopy({k: v for k, v in layer.__dict__.items()
-                                    if k not in ("weights", "grads", "_pending", "_cache_buffer")})
+                                    if k not in _BUILT_STATE})
     clone.name = name
     clone.go_backwards = go_backwards
     clone.built = False
     clone.weights, clone.weight_names, clone.grads = [], [], []
-    clone._pending = clone._cache_buffer = None
+    clone._pending = clone._kernel = clone._kernel_opts = None
+    clone._bound = ()
     return clone
+
+
+def _recurrent_layers():
+    """'SimpleRNN, LSTM or GRU': the registered recurrent layer classes, for messages."""
+    names = [name for name, cls in registered().items() if issubclass(cls, _RNN)]
+    return ", ".join(names[:-1]) + " or " + names[-1]
 
 
 @register
@@ -36,7 +48,7 @@ class Bidirectional(Layer):
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
         if not isinstance(layer, _RNN):
-            raise TypeError("layer: expected a fastrnn SimpleRNN, LSTM or GRU instance, got "
+            raise TypeError(f"layer: expected a fastrnn {_recurrent_layers()} instance, got "
                             f"{type(layer).__name__}")
         if merge_mode not in MERGE_MODES:
             raise ValueError(f"merge_mode: expected one of {MERGE_MODES}, got {merge_mode!r}")
@@ -51,7 +63,7 @@ class Bidirectional(Layer):
                                               not layer.go_backwards)
         else:
             if not isinstance(backward_layer, _RNN):
-                raise TypeError("backward_layer: expected a SimpleRNN, LSTM or GRU instance, got "
+                raise TypeError(f"backward_layer: expected a {_recurrent_layers()} instance, got "
                                 f"{type(backward_layer).__name__}")
             self.backward_layer = backward_layer
         self._custom_backward = backward_layer is not None
@@ -191,7 +203,7 @@ class Bidirectional(Layer):
             if key in config:
                 layer = deserialize(config[key])
                 if not isinstance(layer, _RNN):
-                    raise ValueError(f"Bidirectional: {key} must be a SimpleRNN, LSTM or GRU, "
+                    raise ValueError(f"Bidirectional: {key} must be a {_recurrent_layers()}, "
                                      f"got {type(layer).__name__}")
                 config[key] = layer
         return cls(config.pop("layer"), **config)

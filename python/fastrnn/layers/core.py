@@ -13,9 +13,10 @@ from .registry import register
 _F32 = np.float32
 
 # C++ forward/backward for the activations it implements (NumPy for the others)
+from .. import _core
 from .._core import dense_backward as _native_backward
 from .._core import dense_forward as _native_forward
-_NATIVE_ACTIVATIONS = frozenset(("linear", "relu", "sigmoid", "tanh", "softmax"))
+_NATIVE_ACTIVATIONS = frozenset(_core.dense_activations())
 
 
 def _as_float32(x):

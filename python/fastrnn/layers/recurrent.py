@@ -1,14 +1,13 @@
 """SimpleRNN, LSTM and GRU layers with Keras 3 names, defaults, weight shapes and semantics,
-running on the C++ kernels (fastrnn.ops)."""
+running on the C++ kernels: each layer builds one `_core.RnnKernel` and binds its weights."""
 import numpy as np
 
-from .. import initializers, ops
+from .. import _core, initializers, ops
 from .. import random as frandom
 from .base import Layer
 from .registry import register
 
-_ACTIVATION_NAMES = {None: "linear", "linear": "linear", "tanh": "tanh", "sigmoid": "sigmoid",
-                     "hard_sigmoid": "hard_sigmoid", "relu": "relu"}
+_ACTIVATION_NAMES = {None: "linear", **{name: name for name in ops.ACTIVATIONS}}
 # Keras arguments we accept only at their inert default.
 _INERT = {"kernel_regularizer": None, "recurrent_regularizer": None, "bias_regularizer": None,
           "activity_regularizer": None, "kernel_constraint": None,
@@ -46,10 +45,9 @@ def _float_array(value, name, dtype):
 class _RNN(Layer):
     """Shared machinery: weights, input checks, dropout masks, forward and backward."""
 
-    cell = None   # "simple_rnn" | "lstm" | "gru"
-    gates = 1
+    cell = None   # a name of ops.CELLS
     supports_masking = True
-    _call_state = ("_pending", "_cache_buffer", "initial_state_grads")
+    _call_state = ("_pending", "initial_state_grads")
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -80,19 +78,33 @@ class _RNN(Layer):
         self.seed = seed
         self._rng = frandom.spawn(seed) if seed is not None else None
         self._pending = None
-        self._cache_buffer = None   # the last cache's array, overwritten by the next forward
+        self._kernel = None         # the _core.RnnKernel, created by build
+        self._kernel_opts = None    # the options it was built with
+        self._bound = ()            # the weight arrays bound to it
         self.initial_state_grads = None
+
+    def __getstate__(self):
+        """copy/deepcopy: everything but the kernel object (rebuilt) and a pending forward."""
+        state = dict(self.__dict__)
+        state.update(_kernel=None, _kernel_opts=None, _bound=(), _pending=None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.built:
+            self._make_kernel()
 
     # -- weights ---------------------------------------------------------------------------
     @property
+    def gates(self):
+        return ops.cell_info(self.cell).gates
+
+    @property
     def state_count(self):
-        return 2 if self.cell == "lstm" else 1
+        return ops.cell_info(self.cell).states
 
-    def _bias_shape(self):
-        return (self.gates * self.units,)
-
-    def _bias_value(self, rng):
-        return self.bias_initializer(self._bias_shape(), self.dtype, rng)
+    def _bias_value(self, rng, shape):
+        return self.bias_initializer(shape, self.dtype, rng)
 
     def build(self, input_shape):
         if isinstance(input_shape, list):
@@ -104,13 +116,15 @@ class _RNN(Layer):
         if dim is None or dim < 1:
             raise ValueError(f"{self.name}: the features dimension must be known and >= 1, "
                              f"got {dim}")
-        rng = frandom.generator()
-        gh = self.gates * self.units
-        self.add_weight("kernel", (dim, gh), self.kernel_initializer, rng)
-        self.add_weight("recurrent_kernel", (self.units, gh), self.recurrent_initializer, rng)
-        if self.use_bias:
-            self.add_weight("bias", self._bias_shape(), lambda s, d, r: self._bias_value(r), rng)
         self.input_dim = int(dim)
+        self._make_kernel()
+        rng = frandom.generator()
+        self.add_weight("kernel", self._kernel.kernel_shape, self.kernel_initializer, rng)
+        self.add_weight("recurrent_kernel", self._kernel.recurrent_kernel_shape,
+                        self.recurrent_initializer, rng)
+        if self.use_bias:
+            self.add_weight("bias", self._kernel.bias_shape,
+                            lambda s, d, r: self._bias_value(r, s), rng)
         self.built = True
 
     # -- forward ---------------------------------------------------------------------------
@@ -165,26 +179,40 @@ class _RNN(Layer):
         return x, mask, initial_state
 
     def _kernel_options(self):
+        """RnnKernel's keyword options (cells ignore the ones they do not use)."""
         return {"activation": self.activation, "recurrent_activation": self.recurrent_activation,
+                "use_bias": self.use_bias, "reset_after": getattr(self, "reset_after", True),
                 "go_backwards": self.go_backwards,
                 "zero_output_for_mask": self.zero_output_for_mask}
+
+    def _make_kernel(self):
+        self._kernel_opts = self._kernel_options()
+        self._kernel = _core.RnnKernel(self.cell, self.input_dim, self.units, dtype=self.dtype,
+                                       **self._kernel_opts)
+        self._bound = ()
+
+    def _ready_kernel(self):
+        """The kernel, rebuilt if an option changed since build (Bidirectional sets
+        zero_output_for_mask on the layers it wraps), with the weights bound: again only when
+        the list holds new arrays (the optimizer and set_weights update them in place)."""
+        if self._kernel_options() != self._kernel_opts:
+            self._make_kernel()
+        w = self.weights
+        if len(w) != len(self._bound) or any(a is not b for a, b in zip(w, self._bound)):
+            self._kernel.bind_weights(w[0], w[1], w[2] if self.use_bias else None)
+            self._bound = tuple(w)
+        return self._kernel
 
     def call(self, inputs, mask=None, training=False, initial_state=None):
         x, mask, initial_state = self._check_inputs(inputs, mask, initial_state)
         din, drec = self._dropout_masks(x.shape[0], x.shape[2]) if training else (None, None)
-        kernel, rkernel = self.weights[0], self.weights[1]
-        bias = self.weights[2] if self.use_bias else None
-        res = ops.rnn_forward(self.cell, x, kernel, rkernel, bias, initial_state, mask,
-                              dropout_mask=din, recurrent_dropout_mask=drec, training=training,
-                              cache_buffer=self._cache_buffer if training else None,
-                              return_sequences=self.return_sequences,
-                              **self._kernel_options())
-        self._pending = (res.cache, initial_state is not None) if training else None
-        if training:
-            self._cache_buffer = res.cache.data
-        out = res.outputs
+        kernel = self._ready_kernel()
+        out, states = kernel.forward(x, initial_state, mask, din, drec, training=bool(training),
+                                     return_sequences=self.return_sequences)
+        # the kernel keeps this forward for backward (and its dropout masks)
+        self._pending = (kernel, initial_state is not None) if training else None
         if self.return_state:
-            return [out] + list(res.states)
+            return [out] + states
         return out
 
     # -- backward --------------------------------------------------------------------------
@@ -192,7 +220,7 @@ class _RNN(Layer):
         if self._pending is None:
             raise RuntimeError(f"{self.name}: backward() needs a preceding call with "
                                "training=True")
-        cache, had_initial = self._pending
+        kernel, had_initial = self._pending
         d_states = None
         if self.return_state:
             d_outputs, d_states = d_outputs[0], list(d_outputs[1:])
@@ -204,11 +232,11 @@ class _RNN(Layer):
                 d_seq = d_outputs
             else:
                 d_last = d_outputs
-        g = ops.rnn_backward(cache, d_outputs=d_seq, d_states=d_states, d_last=d_last,
-                             need_d_initial_state=had_initial)
-        self.grads = [g["kernel"], g["recurrent_kernel"]] + ([g["bias"]] if self.use_bias else [])
-        self.initial_state_grads = g["initial_state"] if had_initial else None
-        return g["x"]
+        dx, dk, drk, db, d_init = kernel.backward(d_seq, d_last, d_states,
+                                                  need_d_initial_state=had_initial)
+        self.grads = [dk, drk] + ([db] if self.use_bias else [])
+        self.initial_state_grads = d_init if had_initial else None
+        return dx
 
     # -- shapes and config -----------------------------------------------------------------
     def compute_output_shape(self, input_shape):
@@ -250,16 +278,10 @@ class SimpleRNN(_RNN):
     """Fully-connected RNN: h_t = activation(x_t W + b + h_{t-1} U)."""
 
     cell = "simple_rnn"
-    gates = 1
 
     def __init__(self, units, activation="tanh", **kwargs):
         kwargs.pop("recurrent_activation", None)
         super().__init__(units, activation=activation, **kwargs)
-
-    def _kernel_options(self):
-        opts = super()._kernel_options()
-        opts["recurrent_activation"] = "sigmoid"   # unused by the cell
-        return opts
 
 
 @register
@@ -267,7 +289,6 @@ class LSTM(_RNN):
     """Long short-term memory, Keras gate order i, f, c, o; states [h, c]."""
 
     cell = "lstm"
-    gates = 4
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  unit_forget_bias=True, **kwargs):
@@ -275,9 +296,9 @@ class LSTM(_RNN):
                          recurrent_activation=recurrent_activation, **kwargs)
         self.unit_forget_bias = bool(unit_forget_bias)
 
-    def _bias_value(self, rng):
+    def _bias_value(self, rng, shape):
         if not self.unit_forget_bias:
-            return super()._bias_value(rng)
+            return super()._bias_value(rng, shape)
         h = self.units
         return np.concatenate([self.bias_initializer((h,), self.dtype, rng),
                                np.ones((h,), self.dtype),
@@ -295,22 +316,12 @@ class GRU(_RNN):
     """Gated recurrent unit, Keras gate order z, r, h; reset_after=True by default."""
 
     cell = "gru"
-    gates = 3
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  reset_after=True, **kwargs):
         super().__init__(units, activation=activation,
                          recurrent_activation=recurrent_activation, **kwargs)
         self.reset_after = bool(reset_after)
-
-    def _bias_shape(self):
-        gh = self.gates * self.units
-        return (2, gh) if self.reset_after else (gh,)
-
-    def _kernel_options(self):
-        opts = super()._kernel_options()
-        opts["reset_after"] = self.reset_after
-        return opts
 
     def get_config(self):
         cfg = super().get_config()

@@ -1,15 +1,15 @@
-// Fused sparse optimizer steps (see fastrnn/sparse_optim.hpp for the formulas).
+// Fused optimizer steps (see fastrnn/optimizer.hpp for the formulas).
 //
 // Built with -ffp-contract=off (CMakeLists.txt): every product and sum is rounded on its own,
 // as NumPy rounds them, so these results equal the NumPy implementation bit for bit.
 //
-// Threads: the rows are split into contiguous ranges of about equal work (a row costs its
-// occurrence count plus one for the dense pass). Each thread sweeps all ids, sums the
+// Threads: the rows are split into contiguous ranges of about equal work (a row of a sparse
+// step costs its occurrence count plus one for the dense pass). Each thread sweeps all ids, sums the
 // occurrences that fall in its range, in order of n, then updates its rows. No thread writes
 // another's rows, so there is no barrier and the result is the same for any thread count.
 // The sweep is bound by reading g, so a second thread gains little there; the dense pass
 // (sqrt, division over all rows) is what it splits.
-#include "fastrnn/sparse_optim.hpp"
+#include "fastrnn/optimizer.hpp"
 
 #include <algorithm>
 #include <array>
@@ -69,9 +69,10 @@ void sum_rows(const I* ids, index_t N, const T* g, index_t E, index_t r0, index_
 }
 
 // Per-row updates once the sums are known. A row no id names (counts[r] == 0) takes the
-// decay-only branch, which is exactly what the full formula gives with gs = gsq = 0. The
-// inner loops are branch-free so that they vectorise. acc is sum_rows' output; without
-// squares (SGD, or `merged`: gsq = gs*gs) its stride is E, else 2E.
+// decay-only branch, which is exactly what the full formula gives with gs = gsq = 0; counts
+// null (a dense step): every row is touched. The inner loops are branch-free so that they
+// vectorise. acc is sum_rows' output, or a dense step's gradient; without squares (SGD, or
+// gsq = gs*gs) its stride is E, else 2E.
 
 // Row r's gradient sum gs and its gsq: the accumulated sum of squares (acc stride 2E), or
 // gs*gs when there is none (stride E: merged).
@@ -85,12 +86,12 @@ struct RowGrad {
 };
 
 template <typename T>
-void sgd_rows(const SparseStep& st, T* w, const SparseSlots<T>& sl, index_t E, index_t r0,
+void sgd_rows(const OptimizerStep& st, T* w, const OptimizerSlots<T>& sl, index_t E, index_t r0,
               index_t r1, const index_t* counts, const T* acc) {
   const T lr = T(st.lr), mom = T(st.momentum);
   for (index_t r = r0; r < r1; ++r) {
     const index_t o = r * E;
-    const bool touched = counts[r] > 0;
+    const bool touched = !counts || counts[r] > 0;
     T* __restrict wr = w + o;
     const T* __restrict gs = acc + o;
     if (!sl.momentum) {
@@ -116,7 +117,7 @@ void sgd_rows(const SparseStep& st, T* w, const SparseSlots<T>& sl, index_t E, i
 }
 
 template <typename T, bool kCentered, bool kMomentum>
-void rmsprop_rows(const SparseStep& st, T* w, const SparseSlots<T>& sl, index_t E, index_t r0,
+void rmsprop_rows(const OptimizerStep& st, T* w, const OptimizerSlots<T>& sl, index_t E, index_t r0,
                   index_t r1, const index_t* counts, const T* acc, bool squares) {
   const T lr = T(st.lr), eps = T(st.epsilon), mom = T(st.momentum);
   const T rho = T(st.rho), c = T(1.0 - st.rho);
@@ -126,7 +127,7 @@ void rmsprop_rows(const SparseStep& st, T* w, const SparseSlots<T>& sl, index_t 
     T* __restrict v = sl.velocity + o;
     T* __restrict a = kCentered ? sl.average_gradient + o : nullptr;
     T* __restrict m = kMomentum ? sl.momentum + o : nullptr;
-    if (counts[r] == 0) {
+    if (counts && counts[r] == 0) {
       for (index_t e = 0; e < E; ++e) {
         v[e] *= rho;
         if (kCentered) a[e] *= rho;
@@ -162,7 +163,7 @@ void rmsprop_rows(const SparseStep& st, T* w, const SparseSlots<T>& sl, index_t 
 }
 
 template <typename T, bool kAmsgrad>
-void adam_rows(const SparseStep& st, T* w, const SparseSlots<T>& sl, index_t E, index_t r0,
+void adam_rows(const OptimizerStep& st, T* w, const OptimizerSlots<T>& sl, index_t E, index_t r0,
                index_t r1, const index_t* counts, const T* acc, bool squares) {
   const T alpha = T(st.lr), eps = T(st.epsilon);
   const T c1 = T(1.0 - st.beta_1), c2 = T(1.0 - st.beta_2);
@@ -178,7 +179,7 @@ void adam_rows(const SparseStep& st, T* w, const SparseSlots<T>& sl, index_t E, 
       if (kAmsgrad) vv = vh[e] = nan_max(vh[e], vv);
       wr[e] -= (mv * alpha) / (std::sqrt(vv) + eps);
     };
-    if (counts[r] == 0) {
+    if (counts && counts[r] == 0) {
       // m + (0 - m)*c1 == m - m*c1 exactly (likewise for v): Keras' decay of these rows.
       for (index_t e = 0; e < E; ++e) finish(e, m[e] - m[e] * c1, v[e] - v[e] * c2);
       continue;
@@ -193,38 +194,59 @@ void adam_rows(const SparseStep& st, T* w, const SparseSlots<T>& sl, index_t E, 
 }
 
 template <typename T>
-void update_rows(const SparseStep& st, T* w, const SparseSlots<T>& sl, index_t E, index_t r0,
+void update_rows(const OptimizerStep& st, T* w, const OptimizerSlots<T>& sl, index_t E, index_t r0,
                  index_t r1, const index_t* counts, const T* acc, bool squares) {
   switch (st.kind) {
-    case SparseOptimizer::SGD:
+    case OptimizerKind::SGD:
       return sgd_rows(st, w, sl, E, r0, r1, counts, acc);
-    case SparseOptimizer::RMSprop:
+    case OptimizerKind::RMSprop:
       if (st.centered)
         return sl.momentum ? rmsprop_rows<T, true, true>(st, w, sl, E, r0, r1, counts, acc, squares)
                            : rmsprop_rows<T, true, false>(st, w, sl, E, r0, r1, counts, acc, squares);
       return sl.momentum ? rmsprop_rows<T, false, true>(st, w, sl, E, r0, r1, counts, acc, squares)
                          : rmsprop_rows<T, false, false>(st, w, sl, E, r0, r1, counts, acc, squares);
-    case SparseOptimizer::Adam:
+    case OptimizerKind::Adam:
       return st.amsgrad ? adam_rows<T, true>(st, w, sl, E, r0, r1, counts, acc, squares)
                         : adam_rows<T, false>(st, w, sl, E, r0, r1, counts, acc, squares);
   }
 }
 
+// The team size of a step over V rows of E.
+int step_threads(const OptimizerStep& st, index_t V, index_t E) {
+  const int nt = st.threads > 0 ? st.threads : get_num_threads();
+  if (V * E < kParallelMinElements) return 1;
+  return std::max(1, std::min({nt, kMaxThreads, static_cast<int>(std::min<index_t>(V, kMaxThreads))}));
+}
+
+// work(t) for t in [0, nt), on nt threads when there are several.
+template <typename F>
+void for_each_range(int nt, F work) {
+#ifdef FASTRNN_OPENMP
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    {  // the runtime may grant fewer threads than asked: every range is still done
+      const int team = omp_get_num_threads();
+      for (int t = omp_get_thread_num(); t < nt; t += team) work(t);
+    }
+    return;
+  }
+#endif
+  for (int t = 0; t < nt; ++t) work(t);
+}
+
 }  // namespace
 
 template <typename T, typename I>
-void sparse_optimizer_step(const SparseStep& st, T* table, const SparseSlots<T>& slots,
+void sparse_optimizer_step(const OptimizerStep& st, T* table, const OptimizerSlots<T>& slots,
                            index_t V, index_t E, const I* ids, index_t N, const T* g,
                            const SparseScratch<T>& scratch) {
   if (V <= 0 || E <= 0) return;
   index_t* counts = scratch.counts;
   std::fill(counts, counts + V, index_t(0));
   for (index_t n = 0; n < N; ++n) ++counts[ids[n]];
-  const bool squares = !st.merged && st.kind != SparseOptimizer::SGD;
+  const bool squares = !st.merged && st.kind != OptimizerKind::SGD;
 
-  int nt = st.threads > 0 ? st.threads : get_num_threads();
-  nt = std::max(1, std::min({nt, kMaxThreads, static_cast<int>(V)}));
-  if (V * E < kParallelMinElements) nt = 1;
+  const int nt = step_threads(st, V, E);
   // Row split at equal shares of the total cost sum(count + 1).
   std::array<index_t, kMaxThreads + 1> bounds{};
   {
@@ -249,21 +271,21 @@ void sparse_optimizer_step(const SparseStep& st, T* table, const SparseSlots<T>&
     sum_rows(ids, N, g, E, r0, r1, counts, scratch.acc, squares, scratch.order + first[t]);
     update_rows(st, table, slots, E, r0, r1, counts, scratch.acc, squares);
   };
-#ifdef FASTRNN_OPENMP
-  if (nt > 1) {
-#pragma omp parallel num_threads(nt)
-    {  // the runtime may grant fewer threads than asked: every range is still done
-      const int team = omp_get_num_threads();
-      for (int t = omp_get_thread_num(); t < nt; t += team) work(t);
-    }
-    return;
-  }
-#endif
-  for (int t = 0; t < nt; ++t) work(t);
+  for_each_range(nt, work);
+}
+
+template <typename T>
+void dense_optimizer_step(const OptimizerStep& st, T* w, const OptimizerSlots<T>& slots,
+                          index_t V, index_t E, const T* g) {
+  if (V <= 0 || E <= 0) return;
+  const int nt = step_threads(st, V, E);
+  for_each_range(nt, [&](int t) {
+    update_rows(st, w, slots, E, V * t / nt, V * (t + 1) / nt, nullptr, g, false);
+  });
 }
 
 #define FASTRNN_SPARSE_STEP(T, I)                                                         \
-  template void sparse_optimizer_step<T, I>(const SparseStep&, T*, const SparseSlots<T>&, \
+  template void sparse_optimizer_step<T, I>(const OptimizerStep&, T*, const OptimizerSlots<T>&, \
                                             index_t, index_t, const I*, index_t, const T*,  \
                                             const SparseScratch<T>&);
 FASTRNN_SPARSE_STEP(float, std::int32_t)
@@ -271,5 +293,11 @@ FASTRNN_SPARSE_STEP(float, std::int64_t)
 FASTRNN_SPARSE_STEP(double, std::int32_t)
 FASTRNN_SPARSE_STEP(double, std::int64_t)
 #undef FASTRNN_SPARSE_STEP
+template void dense_optimizer_step<float>(const OptimizerStep&, float*,
+                                          const OptimizerSlots<float>&, index_t, index_t,
+                                          const float*);
+template void dense_optimizer_step<double>(const OptimizerStep&, double*,
+                                           const OptimizerSlots<double>&, index_t, index_t,
+                                           const double*);
 
 }  // namespace fastrnn

@@ -1,5 +1,6 @@
-// Binding of the fused sparse optimizer step: validates the table, the slots, the ids and the
-// gradient rows, then releases the GIL and updates the table and slots in place.
+// Bindings of the fused optimizer steps, for an embedding table from (ids, rows) gradients and
+// for a list of dense weights: check every argument (arrays.hpp) before anything changes,
+// then release the GIL and update the weights and slots in place.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -7,80 +8,54 @@
 #include <string>
 #include <vector>
 
-#include "fastrnn/sparse_optim.hpp"
-#include "ids.hpp"
-#include "shapes.hpp"
+#include "arrays.hpp"
+#include "fastrnn/optimizer.hpp"
+#include "scratch.hpp"
 
 namespace py = pybind11;
 using fastrnn::index_t;
 
 namespace {
 
-using Shape = std::vector<index_t>;
-using fastrnn_bindings::shape_of;
-using fastrnn_bindings::shape_str;
+using namespace fastrnn_bindings;
 
-// An array the step writes into: exact dtype T, the given shape (that of `owner`: "the
-// table's", "the weight's"), C-contiguous, writeable.
+// An array the step updates in place: exact dtype T, the given shape (that of `owner`: "the
+// table's", "the weight's").
 template <typename T>
-py::array_t<T> in_place(const py::handle& obj, const std::string& name, const Shape& shape,
-                        const char* owner) {
-  if (!py::isinstance<py::array>(obj))
-    throw py::type_error(name + ": expected a NumPy array, got " +
-                         std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
-  auto a = py::reinterpret_borrow<py::array>(obj);
-  if (a.dtype().num() != py::dtype::of<T>().num())
-    throw py::type_error(name + ": expected dtype " + std::string(py::str(py::dtype::of<T>())) +
-                         " (" + owner + "), got " + std::string(py::str(a.dtype())));
-  if (shape_of(a) != shape)
-    throw py::value_error(name + ": expected shape " + shape_str(shape) + ", got " + shape_str(a) +
-                          " (it must match " + owner + ")");
-  if (!(a.flags() & py::array::c_style) || !a.writeable())
-    throw py::value_error(name + ": must be a writeable C-contiguous array (updated in place)");
-  return py::reinterpret_borrow<py::array_t<T>>(a);
+py::array in_place(const py::handle& obj, const std::string& name, const Shape& shape,
+                   const char* owner) {
+  return check_array(obj, name, {py::dtype::of<T>(), shape, owner, Access::Update});
 }
 
-template <typename T>
-struct Scratch {
-  std::vector<T> acc;
-  std::vector<index_t> counts;
-  std::vector<index_t> order;
-};
-
-// Per calling thread, grown on demand: a training loop reuses warm pages every step.
+// The sparse step's scratch, of the calling thread.
 template <typename T>
 fastrnn::SparseScratch<T> scratch_for(index_t V, index_t E, index_t N) {
-  thread_local Scratch<T> s;
-  auto grow = [](auto& v, index_t n) {
-    if (v.size() < static_cast<std::size_t>(n)) v.resize(static_cast<std::size_t>(n));
-  };
-  grow(s.acc, 2 * V * E);
-  grow(s.counts, V);
-  grow(s.order, N + fastrnn::kSparseMaxThreads);
-  return {s.acc.data(), s.counts.data(), s.order.data()};
+  return {thread_scratch<T>(2 * V * E), thread_scratch<index_t, 0>(V),
+          thread_scratch<index_t, 1>(N + fastrnn::kSparseMaxThreads)};
 }
 
 // The slot arrays this optimizer needs, each checked and turned into a pointer by `get`.
 template <typename T, typename Get>
-fastrnn::SparseSlots<T> slots_of(const fastrnn::SparseStep& st, const py::dict& slots, Get get) {
-  using fastrnn::SparseOptimizer;
+fastrnn::OptimizerSlots<T> slots_of(const fastrnn::OptimizerStep& st, const py::dict& slots,
+                                    Get get) {
+  using fastrnn::OptimizerKind;
   const bool has_mom = st.momentum != 0.0;
   std::vector<const char*> need;
   switch (st.kind) {
-    case SparseOptimizer::SGD:
+    case OptimizerKind::SGD:
       if (has_mom) need = {"momentum"};
       break;
-    case SparseOptimizer::RMSprop:
+    case OptimizerKind::RMSprop:
       need = {"velocity"};
       if (has_mom) need.push_back("momentum");
       if (st.centered) need.push_back("average_gradient");
       break;
-    case SparseOptimizer::Adam:
+    case OptimizerKind::Adam:
       need = {"momentum", "velocity"};
       if (st.amsgrad) need.push_back("velocity_hat");
       break;
   }
-  fastrnn::SparseSlots<T> sl;
+  fastrnn::OptimizerSlots<T> sl;
   for (const char* name : need) {
     if (!slots.contains(name))
       throw py::value_error(std::string("slots: missing '") + name + "' for this optimizer");
@@ -97,17 +72,16 @@ fastrnn::SparseSlots<T> slots_of(const fastrnn::SparseStep& st, const py::dict& 
 constexpr auto kContig = py::array::c_style | py::array::forcecast;
 
 template <typename T, typename I>
-void step_typed(const fastrnn::SparseStep& st, const py::array& table_obj, const py::dict& slots,
+void step_typed(const fastrnn::OptimizerStep& st, const py::array& table_obj, const py::dict& slots,
                 const py::array& ids_obj, const py::array& values_obj) {
-  using fastrnn::SparseOptimizer;
   const index_t V = table_obj.shape(0), E = table_obj.shape(1);
-  auto table = in_place<T>(table_obj, "table", {V, E}, "the table's");
+  const py::array table = in_place<T>(table_obj, "table", {V, E}, "the table's");
 
-  std::vector<py::array_t<T>> keep;  // holds the slot arrays while the GIL is released
-  const fastrnn::SparseSlots<T> sl =
+  std::vector<py::array> keep;  // holds the slot arrays while the GIL is released
+  const fastrnn::OptimizerSlots<T> sl =
       slots_of<T>(st, slots, [&](const py::handle& obj, const std::string& name) {
         keep.push_back(in_place<T>(obj, name, {V, E}, "the table's"));
-        return keep.back().mutable_data();
+        return mutable_data_of<T>(keep.back());
       });
 
   auto ids = py::array_t<I, kContig>::ensure(ids_obj);
@@ -118,83 +92,76 @@ void step_typed(const fastrnn::SparseStep& st, const py::array& table_obj, const
     throw py::value_error("values: expected " + std::to_string(N) + " rows of width " +
                           std::to_string(E) + " (ids.shape + (" + std::to_string(E) +
                           ",)), got shape " + shape_str(values));
-  fastrnn_bindings::check_ids(ids, V);
+  check_ids(ids, V);
 
   const fastrnn::SparseScratch<T> scratch = scratch_for<T>(V, E, N);
-  T* tp = table.mutable_data();
+  T* tp = mutable_data_of<T>(table);
   const I* ip = ids.data();
   const T* vp = values.data();
   py::gil_scoped_release release;
   fastrnn::sparse_optimizer_step<T, I>(st, tp, sl, V, E, ip, N, vp, scratch);
 }
 
-// A dense weight is the sparse case with every row named once (ids 0..V-1, `merged`): row r's
-// sum is g[r] and its square g[r]**2, the dense formulas exactly. V = the leading axis.
+// A dense weight of any shape is updated as V rows of E: V = its leading axis.
 template <typename T>
 struct DenseJob {
   T* w;
   const T* g;
-  fastrnn::SparseSlots<T> slots;
+  fastrnn::OptimizerSlots<T> slots;
   index_t V, E;
 };
 
 template <typename T>
-void dense_typed(const fastrnn::SparseStep& st, const py::list& weights, const py::list& grads,
+void dense_typed(const fastrnn::OptimizerStep& st, const py::list& weights, const py::list& grads,
                  const py::list& slots) {
   // Every argument is checked before any weight changes: a bad one leaves all untouched.
   std::vector<DenseJob<T>> jobs;
-  index_t max_rows = 0;
+  std::vector<py::array> keep;  // holds every array while the GIL is released
   for (std::size_t i = 0; i < weights.size(); ++i) {
     const std::string at = "[" + std::to_string(i) + "]";
     const py::handle wobj = weights[i];
     if (!py::isinstance<py::array>(wobj))
-      throw py::type_error("weights" + at + ": expected a NumPy array");
-    auto w = py::reinterpret_borrow<py::array>(wobj);
-    const Shape shape = shape_of(w);
-    DenseJob<T> job;
-    job.w = in_place<T>(w, "weights" + at, shape, "the first weight's").mutable_data();
+      throw py::type_error("weights" + at + ": expected a NumPy array, got " + type_name(wobj));
+    const Shape shape = shape_of(py::reinterpret_borrow<py::array>(wobj));
+    const py::array w = in_place<T>(wobj, "weights" + at, shape, "the first weight's");
     const py::handle gobj = grads[i];
-    if (!py::isinstance<py::array>(gobj))
-      throw py::type_error("grads" + at + ": expected a NumPy array, got " +
-                           std::string(py::str(py::type::handle_of(gobj).attr("__name__"))));
-    auto g = py::reinterpret_borrow<py::array>(gobj);
-    if (shape_of(g) != shape)
-      throw py::value_error("grads" + at + ": gradient of shape " + shape_str(g) +
-                            " for a weight of shape " + shape_str(w));
-    if (g.dtype().num() != py::dtype::of<T>().num() || !(g.flags() & py::array::c_style))
-      throw py::type_error("grads" + at + ": expected a C-contiguous array of dtype " +
-                           std::string(py::str(py::dtype::of<T>())) + ", got dtype " +
-                           std::string(py::str(g.dtype())));
-    job.g = static_cast<const T*>(g.data());
+    if (py::isinstance<py::array>(gobj)) {
+      const Shape gshape = shape_of(py::reinterpret_borrow<py::array>(gobj));
+      if (gshape != shape)
+        throw py::value_error("grads" + at + ": gradient of shape " + shape_str(gshape) +
+                              " for a weight of shape " + shape_str(shape));
+    }
+    const py::array g =
+        check_array(gobj, "grads" + at, {py::dtype::of<T>(), shape, "the weight's"});
     if (!py::isinstance<py::dict>(slots[i]))
       throw py::type_error("slots" + at + ": expected a dict of slot arrays");
+    DenseJob<T> job;
+    job.w = mutable_data_of<T>(w);
+    job.g = data_of<T>(g);
     job.slots = slots_of<T>(st, slots[i].cast<py::dict>(),
                             [&](const py::handle& obj, const std::string& name) {
-                              return in_place<T>(obj, "slots" + at + name.substr(5), shape,
-                                                 "the weight's").mutable_data();
+                              keep.push_back(in_place<T>(obj, "slots" + at + name.substr(5),
+                                                         shape, "the weight's"));
+                              return mutable_data_of<T>(keep.back());
                             });
     job.V = w.ndim() > 1 ? w.shape(0) : 1;
     job.E = job.V ? w.size() / job.V : 0;
-    max_rows = std::max(max_rows, job.V);
+    keep.push_back(w);
+    keep.push_back(g);
     jobs.push_back(job);
   }
-  thread_local std::vector<std::int64_t> rows;
-  while (static_cast<index_t>(rows.size()) < max_rows)
-    rows.push_back(static_cast<std::int64_t>(rows.size()));
-  // The weights, grads and slots stay alive: the caller's lists hold them during the call.
   py::gil_scoped_release release;
   for (const DenseJob<T>& j : jobs)
-    fastrnn::sparse_optimizer_step<T, std::int64_t>(st, j.w, j.slots, j.V, j.E, rows.data(), j.V,
-                                                    j.g, scratch_for<T>(j.V, j.E, j.V));
+    fastrnn::dense_optimizer_step<T>(st, j.w, j.slots, j.V, j.E, j.g);
 }
 
-fastrnn::SparseStep make_step(const std::string& optimizer, double lr, double momentum,
+fastrnn::OptimizerStep make_step(const std::string& optimizer, double lr, double momentum,
                               bool nesterov, double rho, bool centered, double beta_1,
                               double beta_2, bool amsgrad, double epsilon, bool merged) {
-  fastrnn::SparseStep st;
-  if (optimizer == "sgd") st.kind = fastrnn::SparseOptimizer::SGD;
-  else if (optimizer == "rmsprop") st.kind = fastrnn::SparseOptimizer::RMSprop;
-  else if (optimizer == "adam") st.kind = fastrnn::SparseOptimizer::Adam;
+  fastrnn::OptimizerStep st;
+  if (optimizer == "sgd") st.kind = fastrnn::OptimizerKind::SGD;
+  else if (optimizer == "rmsprop") st.kind = fastrnn::OptimizerKind::RMSprop;
+  else if (optimizer == "adam") st.kind = fastrnn::OptimizerKind::Adam;
   else
     throw py::value_error("optimizer: expected 'sgd', 'rmsprop' or 'adam', got '" + optimizer +
                           "'");
@@ -206,18 +173,17 @@ fastrnn::SparseStep make_step(const std::string& optimizer, double lr, double mo
 
 }  // namespace
 
-void bind_sparse_optim(py::module_& m) {
+void bind_optimizer(py::module_& m) {
   m.def(
       "sparse_optimizer_step",
       [](const std::string& optimizer, const py::object& table_obj, const py::object& ids_obj,
          const py::object& values_obj, const py::dict& slots, double lr, double momentum,
          bool nesterov, double rho, bool centered, double beta_1, double beta_2, bool amsgrad,
          double epsilon, bool merged) {
-        const fastrnn::SparseStep st = make_step(optimizer, lr, momentum, nesterov, rho,
+        const fastrnn::OptimizerStep st = make_step(optimizer, lr, momentum, nesterov, rho,
                                                  centered, beta_1, beta_2, amsgrad, epsilon,
                                                  merged);
-        if (!py::isinstance<py::array>(table_obj))
-          throw py::type_error("table: expected a NumPy array");
+        const py::dtype dt = float_dtype(table_obj, "table");
         auto table = py::reinterpret_borrow<py::array>(table_obj);
         if (table.ndim() != 2)
           throw py::value_error("table: expected a 2-D array [input_dim, output_dim], got shape " +
@@ -228,15 +194,12 @@ void bind_sparse_optim(py::module_& m) {
         const bool i32 = ids.dtype().num() == py::dtype::of<std::int32_t>().num();
         const auto values = py::array::ensure(values_obj);
         if (!values) throw py::type_error("values: expected an array");
-        if (table.dtype().num() == py::dtype::of<float>().num()) {
+        if (is_float32(dt)) {
           if (i32) step_typed<float, std::int32_t>(st, table, slots, ids, values);
           else step_typed<float, std::int64_t>(st, table, slots, ids, values);
-        } else if (table.dtype().num() == py::dtype::of<double>().num()) {
+        } else {
           if (i32) step_typed<double, std::int32_t>(st, table, slots, ids, values);
           else step_typed<double, std::int64_t>(st, table, slots, ids, values);
-        } else {
-          throw py::type_error("table: expected dtype float32 or float64, got " +
-                               std::string(py::str(table.dtype())));
         }
       },
       py::arg("optimizer"), py::arg("table"), py::arg("ids"), py::arg("values"),
@@ -252,7 +215,7 @@ void bind_sparse_optim(py::module_& m) {
       [](const std::string& optimizer, const py::list& weights, const py::list& grads,
          const py::list& slots, double lr, double momentum, bool nesterov, double rho,
          bool centered, double beta_1, double beta_2, bool amsgrad, double epsilon) {
-        const fastrnn::SparseStep st = make_step(optimizer, lr, momentum, nesterov, rho,
+        const fastrnn::OptimizerStep st = make_step(optimizer, lr, momentum, nesterov, rho,
                                                  centered, beta_1, beta_2, amsgrad, epsilon,
                                                  /*merged=*/true);
         if (grads.size() != weights.size() || slots.size() != weights.size())
@@ -261,10 +224,9 @@ void bind_sparse_optim(py::module_& m) {
                                 std::to_string(grads.size()) + " and " +
                                 std::to_string(slots.size()));
         if (weights.size() == 0) return;
-        const auto first = py::reinterpret_borrow<py::object>(weights[0]);
-        if (py::isinstance<py::array_t<double>>(first) &&
-            py::reinterpret_borrow<py::array>(first).dtype().num() ==
-                py::dtype::of<double>().num())
+        const py::handle first = weights[0];
+        if (py::isinstance<py::array>(first) &&
+            same_dtype(py::reinterpret_borrow<py::array>(first).dtype(), py::dtype::of<double>()))
           dense_typed<double>(st, weights, grads, slots);
         else
           dense_typed<float>(st, weights, grads, slots);
@@ -274,6 +236,6 @@ void bind_sparse_optim(py::module_& m) {
       py::arg("rho") = 0.9, py::arg("centered") = false, py::arg("beta_1") = 0.9,
       py::arg("beta_2") = 0.999, py::arg("amsgrad") = false, py::arg("epsilon") = 1e-7,
       "One SGD/RMSprop/Adam step of dense weights in place (lists: weights, their gradients "
-      "of the same shape and dtype, their slot dicts); the formulas of sparse_optimizer_step "
-      "with every row named once. All arguments are checked before any weight changes.");
+      "of the same shape and dtype, their slot dicts), Keras 3's dense formulas. All "
+      "arguments are checked before any weight changes.");
 }
