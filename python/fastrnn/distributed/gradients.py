@@ -22,7 +22,8 @@ import zlib
 import numpy as np
 
 from ..indexed_slices import IndexedSlices
-from ..optimizers import SGD, _segment_sum
+from .._core import embedding_grad
+from ..optimizers import SGD
 
 _F32 = np.float32
 SPARSE_MODES = ("auto", "gather", "dense")
@@ -138,8 +139,11 @@ class GradientReducer:
             else:   # "table": this rank's rows summed per id into the table's slot
                 if first:
                     view.fill(0)
-                rows, sums, _ = _segment_sum(g.indices, g.values, e.shape[0])
-                view.reshape(e.shape[0], -1)[rows] += sums.reshape(len(rows), -1) * scale
+                ids = np.asarray(g.indices).reshape(-1)
+                if len(ids):
+                    vals = np.asarray(g.values, _F32).reshape(len(ids), -1)
+                    rows, sums, _ = embedding_grad(ids, vals, e.shape[0], False)
+                    view.reshape(e.shape[0], -1)[rows] += sums.reshape(len(rows), -1) * scale
 
     def _add_occurrences(self, e, g, scale, computed, first):
         ids = np.asarray(g.indices).reshape(-1)
