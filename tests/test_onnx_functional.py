@@ -174,6 +174,24 @@ def test_masks_through_merge_layers(merge):
     assert merge != "concat_time" or holes > 0
 
 
+def test_rows_of_another_mask_form_are_nan_only_where_the_mask_was_relied_on():
+    """A row with a hole: NaN in the LSTM's output (sequence_lens cannot express it), exact
+    in the global average beside it (it reads the mask itself)."""
+    rng = np.random.default_rng(37)
+    ids = fastrnn.Input(shape=(None,), name="ids")
+    x = L.Embedding(20, 3, mask_zero=True)(ids)
+    model = fastrnn.Model(ids, {"recurrent": L.LSTM(2)(x),
+                                "average": L.GlobalAveragePooling1D()(x)})
+    randomize(model, rng)
+    x = padded_ids(rng, [5, 3, 1], 5, 20, "pre")
+    x[0, 2] = 0
+    recurrent, average = run(session(model), x)
+    ref = model.predict_on_batch(x)
+    assert np.isnan(recurrent[0]).all()
+    assert_close(recurrent[1:], ref["recurrent"][1:], "recurrent, rows without a hole")
+    assert_close(average, ref["average"], "average")
+
+
 def test_broadcasting_merges_and_dot():
     """Inputs of different rank (axes inserted after the batch axis), Dot over several axes
     with and without normalize (a zero vector included: Keras' clipped norm)."""
