@@ -122,6 +122,18 @@ int main(void) {
   EXPECT(fastrnn_kernel_backward(k, &b), FASTRNN_ERROR_INVALID_ARGUMENT, "args->d_bias: expected a pointer, got NULL");
   b.d_bias = dbias;
   EXPECT(fastrnn_kernel_backward(k, &b), FASTRNN_OK, "");
+  /* An empty batch is no error (x may then be NULL); its gradients are zeros. */
+  f.batch = 0;
+  f.x = NULL;
+  EXPECT(fastrnn_kernel_forward(k, &f), FASTRNN_OK, "");
+  dw[0] = 1.0f;
+  EXPECT(fastrnn_kernel_backward(k, &b), FASTRNN_OK, "");
+  if (dw[0] != 0.0f) {
+    fprintf(stderr, "backward of an empty batch: d_kernel[0] = %g, expected 0\n", dw[0]);
+    ++failures;
+  }
+  f.batch = 2;
+  f.x = x;
   EXPECT(fastrnn_kernel_describe(k, &info), FASTRNN_OK, "");
   if (info.gates != 4 || info.states != 2 || info.bias_size != 4 * H || info.kernel_size != D * 4 * H) {
     fprintf(stderr, "describe: gates %d, states %d, bias_size %lld, kernel_size %lld\n", (int)info.gates,
