@@ -153,6 +153,8 @@ def test_the_table_names_fastrnn_layers():
     assert all(name in registered for name, _, _ in LAYERS.values())
     tested = {case[0] for case in CASES} | {"InputLayer", "Embedding", "SimpleRNN", "LSTM",
                                              "GRU", "Bidirectional"}
+    # test_rnn_cells.py::test_keras_files_with_cells_both_ways
+    tested |= {"RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"}
     assert sorted(set(LAYERS) - tested) == []
 
 
