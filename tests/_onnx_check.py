@@ -1,6 +1,8 @@
 """Shared by the ONNX export tests: run an exported model in ONNX Runtime and compare it with
 fastrnn's `model.predict` (|ort - fastrnn| <= 1e-5 + 1e-5 * |fastrnn|, all finite);
-`predict_on_batch` for models with several outputs, which `predict` does not take."""
+`predict_on_batch` for models with several outputs, which `predict` does not take. The graph's
+declared output shapes must hold: static sizes as computed, symbolic ones consistent with the
+inputs' (the same name, the same size)."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -34,8 +36,32 @@ def assert_no_dead_nodes(graph):
             f"unused {node.op_type} node {node.name!r}"
 
 
+def feeds(sess, x):
+    """ONNX Runtime's feed for model data: an array, a list (input order) or a dict (names)."""
+    if isinstance(x, dict):
+        return dict(x)
+    xs = x if isinstance(x, (list, tuple)) else [x]
+    names = [i.name for i in sess.get_inputs()]
+    assert len(xs) == len(names), f"{len(xs)} arrays for inputs {names}"
+    return dict(zip(names, xs))
+
+
 def run(sess, x):
-    return sess.run(None, {sess.get_inputs()[0].name: x})
+    return sess.run(None, feeds(sess, x))
+
+
+def assert_declared_shapes(sess, feed, outs):
+    """Every input and output has the shape the graph declares (see the module docstring)."""
+    sizes = {}
+    pairs = [(i.name, i.shape, feed[i.name].shape) for i in sess.get_inputs()]
+    pairs += [(o.name, o.shape, out.shape) for o, out in zip(sess.get_outputs(), outs)]
+    for name, declared, actual in pairs:
+        assert len(declared) == len(actual), f"{name}: declared {declared}, got {actual}"
+        for d, n in zip(declared, actual):
+            if isinstance(d, str):
+                assert sizes.setdefault(d, n) == n, f"{name}: {d} = {sizes[d]} and {n}"
+            elif d is not None:
+                assert d == n, f"{name}: declared {declared}, got {actual}"
 
 
 def as_list(y):
@@ -58,11 +84,15 @@ def assert_matches(model, inputs, sess=None, **export_kwargs):
     sess = sess or session(model, **export_kwargs)
     several = len(sess.get_outputs()) > 1
     for x in inputs:
-        refs = as_list(model.predict_on_batch(x) if several else model.predict(x, verbose=0))
-        outs = run(sess, x)
+        refs = model.predict_on_batch(x) if several else model.predict(x, verbose=0)
+        refs = as_list(list(refs.values()) if isinstance(refs, dict) else refs)
+        feed = feeds(sess, x)
+        outs = sess.run(None, feed)
         assert len(outs) == len(refs), f"{len(outs)} outputs, fastrnn has {len(refs)}"
+        shapes = [v.shape for v in feed.values()]
         for i, (got, ref) in enumerate(zip(outs, refs)):
-            assert_close(got, ref, f"output {i} for input shape {x.shape}")
+            assert_close(got, ref, f"output {i} for input shapes {shapes}")
+        assert_declared_shapes(sess, feed, outs)
     return sess
 
 

@@ -429,10 +429,19 @@ def test_layer_bad_recurrent_activation(cls):
         cls(3, recurrent_activation="softmax")
 
 
-@pytest.mark.parametrize("key", ["kernel_regularizer", "recurrent_constraint", "stateful"])
-def test_layer_unsupported_keras_arguments(key):
-    with pytest.raises(NotImplementedError, match=rf"LSTM: {key} is not supported"):
-        LSTM(3, **{key: "l2" if key != "stateful" else True})
+def test_layer_unsupported_keras_arguments():
+    with pytest.raises(NotImplementedError, match=r"LSTM: time_major=True is not supported"):
+        LSTM(3, time_major=True)
+
+
+@pytest.mark.parametrize("key,value,error,pattern", [
+    ("kernel_regularizer", "l3", ValueError, "^kernel_regularizer: .*unknown name 'l3'"),
+    ("recurrent_constraint", "max", ValueError, "^recurrent_constraint: .*unknown name 'max'"),
+    ("bias_regularizer", 0.5, ValueError, "^bias_regularizer: .*regularizer identifier: 0.5"),
+])
+def test_layer_bad_regularizers_and_constraints(key, value, error, pattern):
+    with pytest.raises(error, match=pattern):
+        LSTM(3, **{key: value})
 
 
 def test_layer_unknown_keyword():
@@ -451,13 +460,13 @@ def test_bidirectional_bad_merge_mode(mode):
                                         (LSTM, "type")], ids=["base_layer", "str", "none",
                                                               "class"])
 def test_bidirectional_of_non_rnn(layer, name):
-    with pytest.raises(TypeError, match=rf"^layer: expected a fastrnn SimpleRNN, LSTM or GRU "
+    with pytest.raises(TypeError, match=rf"^layer: expected a fastrnn SimpleRNN, LSTM, GRU or RNN "
                                         rf"instance, got {name}$"):
         Bidirectional(layer)
 
 
 def test_bidirectional_bad_backward_layer():
-    with pytest.raises(TypeError, match=r"^backward_layer: expected a SimpleRNN, LSTM or GRU "
+    with pytest.raises(TypeError, match=r"^backward_layer: expected a SimpleRNN, LSTM, GRU or RNN "
                                         r"instance, got Layer$"):
         Bidirectional(LSTM(3), backward_layer=Layer())
 

@@ -211,7 +211,6 @@ def test_unknown_and_custom_classes(k3, tmp_path):
 
 
 @pytest.mark.parametrize("key,value,match", [
-    ("stateful", True, "stateful"),
     ("kernel_regularizer", {"module": "keras.regularizers",
                             "class_name": "OrthogonalRegularizer",
                             "config": {"factor": 0.01, "mode": "rows"}, "registered_name": None},

@@ -153,6 +153,8 @@ def test_the_table_names_fastrnn_layers():
     assert all(name in registered for name, _, _ in LAYERS.values())
     tested = {case[0] for case in CASES} | {"InputLayer", "Embedding", "SimpleRNN", "LSTM",
                                              "GRU", "Bidirectional"}
+    # test_rnn_cells.py::test_keras_files_with_cells_both_ways
+    tested |= {"RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"}
     assert sorted(set(LAYERS) - tested) == []
 
 
@@ -180,21 +182,20 @@ def test_batch_normalization_moving_statistics_in_files(tmp_path):
         assert len(ours.trainable_weights) == len(model.trainable_weights)
 
 
-def test_recurrent_regularizers_round_trip_or_are_refused():
-    """fastrnn's recurrent layers take regularizers and constraints once they apply them in
-    training; until then a Keras file with one is refused, naming the argument."""
-    keras = kf.keras3()
+@pytest.mark.parametrize("major", [3, 2])
+def test_recurrent_regularizers_constraints_and_stateful_round_trip(major):
+    keras = kf.keras3() if major == 3 else kf.keras2()
     layer = keras.layers.LSTM(2, kernel_regularizer=keras.regularizers.L2(0.01),
-                              recurrent_constraint=keras.constraints.NonNeg())
+                              recurrent_regularizer=keras.regularizers.L1(0.02),
+                              bias_regularizer=keras.regularizers.L1L2(0.1, 0.2),
+                              activity_regularizer=keras.regularizers.L2(0.3),
+                              kernel_constraint=keras.constraints.MaxNorm(2.0),
+                              recurrent_constraint=keras.constraints.NonNeg(),
+                              bias_constraint=keras.constraints.UnitNorm(), stateful=True)
     spec = json.loads(json.dumps(keras.layers.serialize(layer)))
-    try:
-        fastrnn.layers.LSTM(2, kernel_regularizer="l2")
-    except NotImplementedError:
-        with pytest.raises(UnsupportedKerasFeature, match="kernel_regularizer"):
-            layer_from_keras(spec, Source("test", "3"))
-        return
-    ours, _ = layer_from_keras(spec, Source("test", "3"))
-    back = keras.layers.deserialize(layer_to_keras(ours, 3))
+    ours, _ = layer_from_keras(spec, Source("test", str(major)))
+    assert ours.stateful and ours.recurrent_regularizer.l1 == pytest.approx(0.02)
+    back = keras.layers.deserialize(layer_to_keras(ours, major))
     assert kf.normalized(back.get_config()) == kf.normalized(layer.get_config())
 
 

@@ -39,7 +39,7 @@ def test_train_on_batch_matches_keras(arch, opt_name, make_opt):
     ours, ref, loss = make_pair(arch)
     metrics = None if loss == "mse" else ["accuracy"]
     ours.compile(make_opt(fastrnn.optimizers), loss, metrics=metrics)
-    ref.compile(make_opt(keras.optimizers), loss, metrics=metrics)
+    ref.compile(make_opt(keras.optimizers), loss, metrics=metrics, run_eagerly=True)
     for step, (x, y) in enumerate(batches(arch, 10)):
         logs = ours.train_on_batch(x, y)
         ref_logs = ref.train_on_batch(x, y)

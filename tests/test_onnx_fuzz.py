@@ -1,6 +1,8 @@
 """Property-based sweep of ONNX export: random stacks of supported layers (cells, both GRU
 variants, Bidirectional merge modes, go_backwards, return_sequences/return_state,
-zero_output_for_mask, activations, Dropout, a Dense head), random weights, ids masked with
+zero_output_for_mask, activations, Dropout, per-step layers between the recurrent ones that
+keep the mask (Dense, TimeDistributed, LayerNormalization) or drop it (Conv1D "same" or
+"causal"), a Dense head), random weights, ids masked with
 mask_zero padded on either side (empty and full rows included) or float inputs. Every exported
 model passes onnx.checker and ONNX Runtime equals fastrnn's predictions within
 1e-5 + 1e-5 * |ref| on two inputs of different batch size and length (dynamic axes).
@@ -49,6 +51,13 @@ ACTIVATIONS = [n for n in sorted(onnx_activations.RECURRENT) if _accepted(n)]
 # activations are exported alike and tested on short sequences in test_onnx_export.py).
 GATE_ACTIVATIONS = [n for n in ACTIVATIONS if n not in ("linear", "relu")]
 DENSE_ACTIVATIONS = ["linear", "sigmoid", "tanh", "relu", "softmax", "hard_sigmoid"]
+BETWEEN = {   # per-step layers that may follow a recurrent layer returning sequences
+    "dense": lambda: L.Dense(3, activation="tanh"),
+    "time_distributed": lambda: L.TimeDistributed(L.Dense(2)),
+    "layer_norm": lambda: L.LayerNormalization(),
+    "conv_same": lambda: L.Conv1D(3, 3, padding="same"),
+    "conv_causal": lambda: L.Conv1D(2, 2, padding="causal", dilation_rate=2),
+}
 
 
 @st.composite
@@ -80,6 +89,7 @@ def models(draw):
     # Dropout after recurrent layer i (-1: none); only single-output layers can have a successor
     spec["dropout_after"] = draw(st.integers(-1, n - 1 if single else n - 2))
     spec["dense"] = draw(st.sampled_from([None] + DENSE_ACTIVATIONS)) if single else None
+    spec["between"] = [draw(st.sampled_from([None] + sorted(BETWEEN))) for _ in range(n - 1)]
     return spec
 
 
@@ -96,6 +106,8 @@ def build(spec):
         layers.append(layer)
         if spec["dropout_after"] == i:
             layers.append(L.Dropout(0.5))
+        if i < len(spec["between"]) and spec["between"][i]:
+            layers.append(BETWEEN[spec["between"][i]]())
     if spec["dense"]:
         layers.append(L.Dense(2, activation=spec["dense"]))
     model = fastrnn.Sequential(layers)

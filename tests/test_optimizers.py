@@ -135,14 +135,13 @@ def test_state_roundtrip_continues_identically():
         np.testing.assert_array_equal(x, y)
 
 
-def test_native_and_numpy_segment_sums_agree(monkeypatch):
-    from fastrnn import optimizers as opt_mod
+def test_native_and_numpy_segment_sums_agree():
+    from optimizer_oracle import segment_sum
     rng = np.random.default_rng(4)
     idx = np.minimum(rng.zipf(1.3, 5000), 299).astype(np.int32)
     vals = rng.standard_normal((5000, 6)).astype(np.float32)
-    native = opt_mod._segment_sum(idx, vals, 300, squares=True)
-    monkeypatch.setattr(opt_mod, "_native_grad", None)
-    numpy_path = opt_mod._segment_sum(idx, vals, 300, squares=True)
+    native = segment_sum(idx, vals, 300, squares=True, native=True)
+    numpy_path = segment_sum(idx, vals, 300, squares=True)
     np.testing.assert_array_equal(native[0], numpy_path[0])
     np.testing.assert_allclose(native[1], numpy_path[1], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(native[2], numpy_path[2], rtol=1e-5, atol=1e-5)

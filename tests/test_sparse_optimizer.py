@@ -1,11 +1,14 @@
-"""The fused native sparse optimizer step against the NumPy implementation (the oracle).
+"""The fused native optimizer steps against their NumPy oracle (tests/optimizer_oracle.py).
 
 Both evaluate the same float32 operations in the same order (the C++ is built without fused
 multiply-add), so the table and every slot must agree bit for bit, for any thread count.
 Keras parity of the sparse updates themselves is in test_optimizers.py.
 """
+from functools import partial
+
 import fastrnn
 import numpy as np
+import optimizer_oracle
 import pytest
 from _optimizer_configs import CONFIGS
 from fastrnn import _core, optimizers
@@ -19,15 +22,19 @@ def threads():
     fastrnn.set_num_threads(before)
 
 
+def _apply(opt, native, grads, weights):
+    (opt.apply if native else partial(optimizer_oracle.apply, opt))(grads, weights)
+
+
 def _run(name, kwargs, native, V, E, steps, ids_fn, seed=0):
     opt = getattr(optimizers, name)(**kwargs)
-    opt.native = native
     rng = np.random.default_rng(seed)
     table = rng.standard_normal((V, E)).astype(np.float32)
     for step in range(steps):
         ids = ids_fn(rng, step)
         values = rng.standard_normal(ids.shape + (E,)).astype(np.float32)
-        opt.apply([IndexedSlices(ids.reshape(-1), values.reshape(-1, E), (V, E))], [table])
+        _apply(opt, native, [IndexedSlices(ids.reshape(-1), values.reshape(-1, E), (V, E))],
+               [table])
     return table, [np.asarray(v) for v in opt.variables]
 
 
@@ -78,11 +85,10 @@ def test_thread_count_does_not_change_the_result(threads):
 
 def _run_dense(name, kwargs, native, shapes, steps, seed=0):
     opt = getattr(optimizers, name)(**kwargs)
-    opt.native = native
     rng = np.random.default_rng(seed)
     ws = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     for _ in range(steps):
-        opt.apply([rng.standard_normal(s).astype(np.float32) for s in shapes], ws)
+        _apply(opt, native, [rng.standard_normal(s).astype(np.float32) for s in shapes], ws)
     return ws, [np.asarray(v) for v in opt.variables]
 
 

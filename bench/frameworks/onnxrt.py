@@ -4,7 +4,8 @@ The models are built as frameworks/fastrnn.py builds them and exported with
 `fastrnn.export.onnx.to_onnx` (ONNX's own LSTM/GRU/RNN operators); the sessions use the default
 session options (graph optimizations on) except the thread counts, set to the run's. No
 training: the `train` mode is not offered, `infer` runs the recurrent block, `latency` the full
-model on one sequence.
+model on one sequence. Both are fed the arrays the other frameworks get (the graphs' batch and
+time axes are dynamic: all T steps run, and ONNX Runtime returns the outputs as NumPy arrays).
 """
 import numpy as np
 import onnxruntime as ort

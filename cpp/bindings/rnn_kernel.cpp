@@ -136,6 +136,18 @@ class Kernel {
                             training, return_sequences);
   }
 
+  py::object stream(const py::object& x, const py::object& states, bool return_sequences) {
+    return f32_ ? stream_t(*f32_, x, states, return_sequences)
+                : stream_t(*f64_, x, states, return_sequences);
+  }
+
+  void drop_packed_weights() {
+    if (in_flight_.load() > 0)
+      throw std::runtime_error("drop_packed_weights: this kernel is running in another thread");
+    if (f32_) f32_->drop_packed_weights();
+    else f64_->drop_packed_weights();
+  }
+
   py::tuple backward(const py::object& d_outputs, const py::object& d_last,
                      const py::object& d_states, bool need_dx, bool need_d_initial_state) {
     return f32_ ? backward_t(*f32_, d_outputs, d_last, d_states, need_dx, need_d_initial_state)
@@ -217,6 +229,53 @@ class Kernel {
     py::list state_list_out;
     for (auto& st : states) state_list_out.append(st);
     return py::make_tuple(out, state_list_out);
+  }
+
+  // An inference forward that starts from `states` and overwrites them with the final states,
+  // on the kernel's packed copy of the weights.
+  template <typename T>
+  py::object stream_t(fastrnn::RnnKernel<T>& k, const py::object& x_obj,
+                      const py::object& states_obj, bool return_sequences) {
+    if (weights_.is_none())
+      throw std::runtime_error("stream: no weights bound (call bind_weights first)");
+    const fastrnn::RnnSpec& s = k.spec();
+    const fastrnn::CellInfo& ci = info();
+    const py::array x = check_array(x_obj, "x", {dtype_, {-1, -1, s.input}, "the kernel's dtype"});
+    const index_t B = x.shape(0), Tn = x.shape(1), H = s.hidden;
+    if (states_obj.is_none())
+      throw py::type_error("states: expected a list of " + std::to_string(ci.states) +
+                           " array(s), got None");
+    const std::vector<py::object> items = state_list(states_obj, "states", ci.states, ci.name);
+    std::vector<py::array> st;
+    for (int i = 0; i < ci.states; ++i)
+      st.push_back(check_array(items[i], "states[" + std::to_string(i) + "]",
+                               {dtype_, {B, H}, "the dtype of x", Access::Update}));
+    if (ci.states > 1 && st[0].data() == st[1].data())
+      throw py::value_error("states: expected distinct arrays, got the same array twice");
+    py::array_t<T> out = return_sequences ? py::array_t<T>({B, Tn, H}) : py::array_t<T>({B, H});
+    if (Tn == 0) {  // no step: the states stay, no output yet
+      std::fill(out.mutable_data(), out.mutable_data() + out.size(), T(0));
+      return out;
+    }
+    fastrnn::KernelForward<T> c;
+    c.batch = B;
+    c.steps = Tn;
+    c.x = data_of<T>(x);
+    c.h0 = data_of<T>(st[0]);
+    c.h_n = mutable_data_of<T>(st[0]);
+    if (ci.states > 1) {
+      c.c0 = data_of<T>(st[1]);
+      c.c_n = mutable_data_of<T>(st[1]);
+    }
+    (return_sequences ? c.outputs : c.last_output) = out.mutable_data();
+    c.reuse_packed_weights = true;
+    const py::object weights = weights_;  // alive for the call
+    {
+      InFlight busy(in_flight_);
+      py::gil_scoped_release release;
+      k.forward(c);
+    }
+    return out;
   }
 
   template <typename T>
@@ -305,6 +364,16 @@ void bind_rnn_kernel(py::module_& m) {
            "Returns (outputs [B,T,H] or, without return_sequences, the last output [B,H], "
            "[h_n] or [h_n, c_n]). training=True keeps what backward needs (one training "
            "call at a time per kernel); inference calls may run concurrently.")
+      .def("stream", &Kernel::stream, py::arg("x"), py::arg("states"),
+           py::arg("return_sequences") = true,
+           "A stateful layer's inference call: runs x from `states` (a list of [B,H] arrays) "
+           "and overwrites them with the final states; returns the outputs ([B,T,H], or the "
+           "last [B,H] without return_sequences). Reads the kernel's packed copy of the "
+           "weights, made by the first such call after bind_weights or drop_packed_weights: "
+           "call drop_packed_weights after the bound arrays change.")
+      .def("drop_packed_weights", &Kernel::drop_packed_weights,
+           "Forget the packed copy of the weights that stream() reads (the bound arrays "
+           "changed).")
       .def("backward", &Kernel::backward, py::arg("d_outputs") = py::none(),
            py::arg("d_last") = py::none(), py::arg("d_states") = py::none(),
            py::arg("need_dx") = true, py::arg("need_d_initial_state") = true,

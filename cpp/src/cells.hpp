@@ -16,6 +16,7 @@ struct CellOps {
   std::size_t (*cache_width)(const RnnSpec&);
   int (*grad_arrays)(const RnnSpec&);
   std::size_t (*row_scratch)(const RnnSpec&);
+  bool (*fused)(const RnnSpec&);                // runs fused.hpp's forward (and packing)
   std::size_t (*forward_ws)(const RnnSpec&);   // elements of the forward / backward workspace
   std::size_t (*backward_ws)(const RnnSpec&);
   void (*forward_f)(const RnnSpec&, const ForwardArgs<float>&);

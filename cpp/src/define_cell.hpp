@@ -17,6 +17,12 @@ struct HasFused : std::false_type {};
 template <typename CellT>
 struct HasFused<CellT, std::void_t<typename CellT::template Fused<float>>> : std::true_type {};
 
+template <typename CellT>
+bool cell_fused(const RnnSpec& s) {
+  if constexpr (HasFused<CellT>::value) return CellT::fused(s);
+  return false;
+}
+
 template <typename CellT, typename T>
 void cell_forward(const RnnSpec& s, const ForwardArgs<T>& a) {
   if constexpr (HasFused<CellT>::value) {
@@ -39,7 +45,7 @@ constexpr CellOps make_cell_ops() {
       CellInfo{CellT::name, CellT::gates, CellT::states, CellT::uses_recurrent_activation,
                CellT::uses_reset_after},
       &CellT::bias_rows, &CellT::cache_width, &CellT::grad_arrays, &CellT::row_scratch,
-      &cell_forward_ws<CellT>, &bwd_ws,
+      &cell_fused<CellT>, &cell_forward_ws<CellT>, &bwd_ws,
       &cell_forward<CellT, float>, &cell_forward<CellT, double>,
       &backward_pass<CellT, float>, &backward_pass<CellT, double>};
 }

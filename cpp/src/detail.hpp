@@ -169,15 +169,17 @@ struct ThreadScratch {
 // `scratch`, the thread's own thread_scratch_size slice. They use gemm_rows/gemm_tn
 // (gemm.hpp): tall-and-skinny products that Eigen would first copy in full.
 
-// xproj[rows, GH] = sum over dropout groups of (x * m_g) @ W[:, cols_g]. No bias.
+// xproj[rows, GH] = sum over dropout groups of (x * m_g) @ W[:, cols_g]. No bias. `packed`:
+// W as pack_kernel(g, W, nullptr, 0) wrote it, or null.
 template <typename T>
 void input_projection(const Geo& g, const Block& blk, const T* x, const T* W, const T* in_mask,
-                      int groups, T* xproj, T* scratch) {
+                      int groups, T* xproj, T* scratch, const T* packed = nullptr) {
   const ThreadScratch<T> sc(g, scratch);
   if (groups == 0) {
-    pack_kernel<T>(g, W, nullptr, 0, sc.pack);
+    if (!packed) pack_kernel<T>(g, W, nullptr, 0, sc.pack);
     const index_t r0 = blk.b0 * g.T;
-    gemm_rows(x + r0 * g.D, g.D, blk.nb * g.T, g.D, sc.pack, g.GH, xproj + r0 * g.GH, g.GH, false);
+    gemm_rows(x + r0 * g.D, g.D, blk.nb * g.T, g.D, packed ? packed : sc.pack, g.GH,
+              xproj + r0 * g.GH, g.GH, false);
     return;
   }
   for (index_t b = blk.b0; b < blk.b0 + blk.nb; ++b) {

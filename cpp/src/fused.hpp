@@ -232,6 +232,22 @@ inline std::size_t fused_ws(const RnnSpec& s, int gates) {
   return n + 16 * kSliceAlign;
 }
 
+// The weights as the fused forward reads them, for ForwardArgs::packed_weights (pack_weights
+// of rnn.cpp when the cell runs fused): U's unit panels, then W's. The float size bounds the
+// double one.
+inline std::size_t fused_packed_size(const RnnSpec& s, int gates) {
+  const Units un(s.hidden, gates, Simd<float>::W);
+  return un.nub * (un.panel(s.hidden) + un.panel(s.input));
+}
+
+template <typename T>
+void pack_fused_weights(const RnnSpec& s, int gates, const T* kernel, const T* recurrent_kernel,
+                        T* out) {
+  const Units un(s.hidden, gates, simd::kW<T>);
+  pack_units<T>(un, s.hidden, 0, un.nub, recurrent_kernel, out);
+  pack_units<T>(un, s.input, 0, un.nub, kernel, out + un.nub * un.panel(s.hidden));
+}
+
 template <typename CellT, typename T>
 void fused_forward_pass(const RnnSpec& spec, const ForwardArgs<T>& a) {
   using Vec = simd::V<T>;
@@ -247,6 +263,10 @@ void fused_forward_pass(const RnnSpec& spec, const ForwardArgs<T>& a) {
   T* xproj = pre ? ws.take(Tn * B * un.row()) : nullptr;
   T* Up = ws.take(un.nub * un.panel(H));
   T* Wp = ws.take(un.nub * un.panel(D));
+  // Weights packed once by the caller (pack_fused_weights), or by this call.
+  const bool prepacked = a.packed_weights != nullptr;
+  const T* Uuse = prepacked ? a.packed_weights : Up;
+  const T* Wuse = prepacked ? a.packed_weights + un.nub * un.panel(H) : Wp;
   T* xbias = ws.take(un.row());
   T* rbias = ws.take(un.row());
   T* hbuf = ws.take(2 * B * Hp);
@@ -272,15 +292,15 @@ void fused_forward_pass(const RnnSpec& spec, const ForwardArgs<T>& a) {
     if (columns) {  // each thread packs the weights of the unit blocks it uses
       const Block ub = my_block(un.nub);
       u0 = ub.b0; u1 = ub.b0 + ub.nb;
-      pack_units<T>(un, H, u0, u1, a.recurrent_kernel, Up);
-      if (!in_groups) pack_units<T>(un, D, u0, u1, a.kernel, Wp);
+      if (!prepacked) pack_units<T>(un, H, u0, u1, a.recurrent_kernel, Up);
+      if (!prepacked && !in_groups) pack_units<T>(un, D, u0, u1, a.kernel, Wp);
       barrier.join(nt);
     } else {  // every thread uses all weights: packed by all, then a barrier
       const Block rb = my_block(B);
       r0 = rb.b0; r1 = rb.b0 + rb.nb;
       const Block ub = my_block(un.nub);
-      pack_units<T>(un, H, ub.b0, ub.b0 + ub.nb, a.recurrent_kernel, Up);
-      if (!in_groups) pack_units<T>(un, D, ub.b0, ub.b0 + ub.nb, a.kernel, Wp);
+      if (!prepacked) pack_units<T>(un, H, ub.b0, ub.b0 + ub.nb, a.recurrent_kernel, Up);
+      if (!prepacked && !in_groups) pack_units<T>(un, D, ub.b0, ub.b0 + ub.nb, a.kernel, Wp);
 #ifdef FASTRNN_OPENMP
 #pragma omp barrier
 #endif
@@ -289,7 +309,7 @@ void fused_forward_pass(const RnnSpec& spec, const ForwardArgs<T>& a) {
     for (index_t b = r0; pre && b < r1 && u0 < u1; ++b) {
       ProductTerms<T> t;
       t.x = a.x + b * Tn * D; t.ldx = D; t.D = D;
-      t.Wx = packed_weights(un, D, Wp);
+      t.Wx = packed_weights(un, D, Wuse);
       if (in_groups) {  // sample b's input dropout folded into its own packed kernel
         T* mine = Wsample + id * un.nub * un.panel(D);
         const index_t cw = group_width(g, in_groups);
@@ -322,10 +342,10 @@ void fused_forward_pass(const RnnSpec& spec, const ForwardArgs<T>& a) {
         t.init = xproj + tin * B * un.row(); t.ld_init = un.row();
       } else {
         t.x = a.x + tin * D; t.ldx = Tn * D; t.D = D;
-        t.Wx = packed_weights(un, D, Wp);
+        t.Wx = packed_weights(un, D, Wuse);
       }
       t.h = h; t.ldh = Hp; t.H = H;
-      t.Uh = packed_weights(un, H, Up);
+      t.Uh = packed_weights(un, H, Uuse);
       unit_product<T, G, NA>(t, r0, r1, u0, u1, [&](index_t r, index_t u, const Vec* acc) {
         const index_t at = r * Hp + u * W, n = un.lanes(u);
         const Vec hv = simd::load(h + at);

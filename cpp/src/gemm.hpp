@@ -211,8 +211,12 @@ struct GatePacks {
       if (transpose) pack_b<T>(H, H, [&](index_t k, index_t j) { return Ug[j * GH + k]; }, out + g * per);
       else pack_b<T>(H, H, [&](index_t k, index_t j) { return Ug[k * GH + j]; }, out + g * per);
     }
+    return view(out, H);
+  }
+  // Packs made earlier by pack().
+  static GatePacks view(const T* packed, index_t H) {
     GatePacks p;
-    p.data = out; p.H = H; p.per_gate = per;
+    p.data = packed; p.H = H; p.per_gate = packed_size<T>(H, H);
     return p;
   }
 };

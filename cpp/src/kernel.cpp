@@ -1,6 +1,7 @@
 // RnnKernel (fastrnn/kernel.hpp) on the low-level kernels of rnn.hpp, and its workspaces.
 #include "fastrnn/kernel.hpp"
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -76,6 +77,24 @@ struct RnnKernel<T>::Impl {
   const std::uint8_t* mask = nullptr;
   const T* input_dropout = nullptr;
   const T* recurrent_dropout = nullptr;
+  // The weights packed for inference calls that reuse them (made by the first one).
+  std::mutex packing;
+  std::atomic<bool> packed_ready{false};
+  detail::Workspace packed;
+  const T* packed_data = nullptr;
+
+  const T* packed_weights() {
+    if (!packed_ready.load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> lock(packing);
+      if (!packed_ready.load(std::memory_order_relaxed)) {
+        T* p = static_cast<T*>(packed.reserve(packed_weights_size(spec) * sizeof(T)));
+        pack_weights(spec, weights.kernel, weights.recurrent_kernel, p);
+        packed_data = p;
+        packed_ready.store(true, std::memory_order_release);
+      }
+    }
+    return packed_data;
+  }
 
   // The spec of one call: the kernel's, with the call's sizes and this moment's thread count.
   RnnSpec call_spec(index_t batch, index_t steps, int in_groups, int rec_groups) const {
@@ -112,6 +131,12 @@ template <typename T>
 void RnnKernel<T>::bind_weights(const RnnWeights<T>& w) {
   impl_->weights = w;
   impl_->bound = true;
+  drop_packed_weights();
+}
+
+template <typename T>
+void RnnKernel<T>::drop_packed_weights() {
+  impl_->packed_ready.store(false, std::memory_order_release);
 }
 
 template <typename T>
@@ -140,6 +165,7 @@ void RnnKernel<T>::forward(const KernelForward<T>& c) {
     k.trained.batch = -1;  // the cache is invalid until this forward completes
     a.cache = static_cast<T*>(k.cache.reserve(cache_size(s) * sizeof(T)));
   }
+  if (c.reuse_packed_weights && !c.training) a.packed_weights = k.packed_weights();
   auto lease = detail::WorkspacePool::shared().take();
   a.workspace = static_cast<T*>((*lease).reserve(forward_workspace_size(s) * sizeof(T)));
   detail::run_forward<T>(s, a);  // s validated by call_spec

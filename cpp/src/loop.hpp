@@ -127,7 +127,10 @@ void forward_pass(const RnnSpec& spec, const ForwardArgs<T>& a) {
   T* scratch = ws.take(team_size(spec) * thread_scratch_size(spec));
   T *hb = ws.take(B * H), *hnb = ws.take(B * H), *cb = ws.take(B * H), *cnb = ws.take(B * H);
   T *lastb = ws.take(B * H), *hdb = ws.take(B * H), *recb = ws.take(B * g.GH), *gb = ws.take(B * g.GH);
-  const GatePacks<T> U = GatePacks<T>::pack(a.recurrent_kernel, g.G, H, false, ws.take(GatePacks<T>::size(g.G, H)));
+  T* u_pack = ws.take(GatePacks<T>::size(g.G, H));
+  const T* w_packed = a.packed_weights;   // pack_weights' layout: W's panels, then U's
+  const GatePacks<T> U = w_packed ? GatePacks<T>::view(w_packed + packed_size<T>(g.D, g.GH), H)
+                                  : GatePacks<T>::pack(a.recurrent_kernel, g.G, H, false, u_pack);
   const bool carry_out = a.mask && !spec.zero_output_for_mask;
 #ifdef FASTRNN_OPENMP
 #pragma omp parallel num_threads(team_size(spec))
@@ -137,7 +140,7 @@ void forward_pass(const RnnSpec& spec, const ForwardArgs<T>& a) {
     if (blk.nb > 0) {
       const index_t nb = blk.nb, b0 = blk.b0;
       input_projection(g, blk, a.x, a.kernel, a.input_dropout, spec.input_dropout_groups, xproj,
-                       thread_scratch(spec, scratch));
+                       thread_scratch(spec, scratch), w_packed);
       FwdStep<T> st{};
       st.nb = nb; st.b0 = b0;
       st.h = hb + b0 * H; st.hn = hnb + b0 * H;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cells.hpp"
+#include "fused.hpp"
 #include "loop.hpp"
 
 namespace fastrnn {
@@ -73,7 +74,30 @@ std::size_t cache_size(const RnnSpec& s) {
   return s.batch * s.steps * detail::cell_ops(s.cell).cache_width(s);
 }
 
-std::size_t forward_workspace_size(const RnnSpec& s) { return detail::cell_ops(s.cell).forward_ws(s); }
+std::size_t forward_workspace_size(const RnnSpec& s) {
+  return detail::cell_ops(s.cell).forward_ws(s);
+}
+
+// The layout of the forward that will read them: fused.hpp's, or loop.hpp's. The float size
+// bounds the double one (narrower panels pad less).
+std::size_t packed_weights_size(const RnnSpec& s) {
+  const index_t G = num_gates(s.cell), GH = G * s.hidden;
+  if (detail::cell_ops(s.cell).fused(s)) return detail::fused_packed_size(s, G);
+  return detail::packed_size<float>(s.input, GH) + detail::GatePacks<float>::size(G, s.hidden);
+}
+
+template <typename T>
+void pack_weights(const RnnSpec& s, const T* kernel, const T* recurrent_kernel, T* out) {
+  if (detail::cell_ops(s.cell).fused(s))
+    return detail::pack_fused_weights<T>(s, num_gates(s.cell), kernel, recurrent_kernel, out);
+  const detail::Geo g(s, num_gates(s.cell));
+  detail::pack_kernel<T>(g, kernel, nullptr, 0, out);
+  detail::GatePacks<T>::pack(recurrent_kernel, g.G, g.H, false,
+                             out + detail::packed_size<T>(g.D, g.GH));
+}
+
+template void pack_weights<float>(const RnnSpec&, const float*, const float*, float*);
+template void pack_weights<double>(const RnnSpec&, const double*, const double*, double*);
 std::size_t backward_workspace_size(const RnnSpec& s) {
   return detail::cell_ops(s.cell).backward_ws(s);
 }

@@ -7,9 +7,12 @@ import warnings
 
 
 from ._progbar import Progbar
+from .distributed.context import is_main
 
 
 def _print(msg):
+    if not is_main():    # data-parallel training: rank 0 speaks for the job
+        return
     sys.stdout.write(f"{msg}\n")
     sys.stdout.flush()
 

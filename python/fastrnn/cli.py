@@ -231,10 +231,12 @@ def meta_path(model_path):
 
 def _summary_callback():
     from .callbacks import Callback
+    from .distributed import is_main
 
     class PrintSummary(Callback):
         def on_train_begin(self, logs=None):
-            self.model.summary()
+            if is_main():
+                self.model.summary()
     return PrintSummary()
 
 
@@ -262,11 +264,16 @@ def _epoch_timer():
 
 
 def cmd_train(args):
+    """Under an MPI launcher (`mpirun -n 4 fastrnn train ...`) every rank runs this and the
+    training is data-parallel (fastrnn.distributed); rank 0 prints and saves."""
     import numpy as np
     import fastrnn
+    from . import distributed
 
     if args.data and not os.path.exists(args.data):
         args.subparser.error(f"argument --data: no such file or folder: {args.data!r}")
+    _, ranks = distributed.init()
+    say = print if distributed.is_main() else (lambda *a, **k: None)
     if args.threads:
         fastrnn.set_num_threads(args.threads)
     maxlen, epochs = args.maxlen, args.epochs
@@ -280,10 +287,11 @@ def cmd_train(args):
     fit = dict(optimizer=args.optimizer, learning_rate=args.learning_rate,
                batch_size=args.batch_size, epochs=epochs,
                validation_split=args.validation_split, seed=args.seed, verbose=verbose)
-    print(f"fastrnn {fastrnn.__version__}: training {'Bidirectional ' if args.bidirectional else ''}"
-          f"{args.cell} x{args.layers} ({args.units} units) on IMDB, num_words={args.num_words}, "
-          f"maxlen={maxlen}, {epochs} epoch(s){' [quick]' if args.quick else ''}, "
-          f"{fastrnn.get_num_threads()} thread(s)", flush=True)
+    say(f"fastrnn {fastrnn.__version__}: training {'Bidirectional ' if args.bidirectional else ''}"
+        f"{args.cell} x{args.layers} ({args.units} units) on IMDB, num_words={args.num_words}, "
+        f"maxlen={maxlen}, {epochs} epoch(s){' [quick]' if args.quick else ''}, "
+        f"{fastrnn.get_num_threads()} thread(s)"
+        + (f" x {ranks} data-parallel processes" if ranks > 1 else ""), flush=True)
 
     timer = _epoch_timer()
     callbacks = [_summary_callback(), timer]
@@ -291,7 +299,7 @@ def cmd_train(args):
         (x, y), (x_test, y_test) = _quick_data(args.num_words, maxlen, args.data)
         model, history = fastrnn.train(x=x, y=y, maxlen=maxlen, callbacks=callbacks,
                                        **arch, **fit)
-        print(f"Evaluating on {len(x_test)} test reviews", flush=True)
+        say(f"Evaluating on {len(x_test)} test reviews", flush=True)
         scores = model.evaluate(x_test, y_test, batch_size=max(args.batch_size, 256),
                                 verbose=verbose, return_dict=True)
     else:   # train() evaluates on the test set once, into history.test
@@ -304,13 +312,13 @@ def cmd_train(args):
               "best_val_accuracy": max(hist["val_accuracy"]) if "val_accuracy" in hist else None,
               "seconds_per_epoch": float(np.median(timer.times)) if timer.times else None,
               "fit_seconds": fit_seconds}
-    print(f"test accuracy {result['test_accuracy']:.4f}  test loss {result['test_loss']:.4f}"
-          + (f"  best val accuracy {result['best_val_accuracy']:.4f}"
-             if result["best_val_accuracy"] is not None else "")
-          + f"  {result['seconds_per_epoch']:.2f} s/epoch  ({fit_seconds:.1f} s training)",
-          flush=True)
+    say(f"test accuracy {result['test_accuracy']:.4f}  test loss {result['test_loss']:.4f}"
+        + (f"  best val accuracy {result['best_val_accuracy']:.4f}"
+           if result["best_val_accuracy"] is not None else "")
+        + f"  {result['seconds_per_epoch']:.2f} s/epoch  ({fit_seconds:.1f} s training)",
+        flush=True)
 
-    if args.save:
+    if args.save and distributed.is_main():
         model.save(args.save)
         meta = {"format": META_FORMAT, "version": 1, "dataset": "imdb",
                 "num_words": args.num_words, "maxlen": maxlen,
@@ -459,6 +467,14 @@ def cmd_convert(args):
 
 # --- entry point -------------------------------------------------------------------------------
 def main(argv=None):
+    code = _run(argv)
+    from . import distributed
+    if code and distributed.size() > 1:   # the other ranks would wait for this one forever
+        distributed.abort(code, "fastrnn failed on this rank (see above); ending the job")
+    return code
+
+
+def _run(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

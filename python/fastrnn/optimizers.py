@@ -3,78 +3,35 @@
 `opt.apply(grads, weights)` (or Keras' `opt.apply_gradients(zip(grads, weights))`) updates each
 weight array in place. A gradient is a dense array or an `IndexedSlices` (embedding rows, with
 repeated indices allowed). Sparse gradients follow what Keras does with `tf.IndexedSlices`:
-clipping sees every occurrence (global_clipnorm then densifies it), the moment decays of RMSprop/Adam and the momentum of SGD apply
-to all rows, squared-gradient accumulators add the squares of each occurrence, and plain SGD
+clipping sees every occurrence (global_clipnorm then densifies it), the moment decays of
+RMSprop/Adam and the momentum of SGD apply to all rows, squared-gradient accumulators add the squares of each occurrence, and plain SGD
 touches only the listed rows.
 
-A sparse gradient of a 2-D float32 table is applied by the extension in one fused, threaded
-pass (`_core.sparse_optimizer_step`): per-row sums of the occurrences, then every row's slot
-decay and update, with no temporaries. The NumPy code below (`_update_sparse_numpy`: gather
-the touched rows, update, scatter) computes the same thing operation by operation and is the
-oracle it is tested against bit for bit; it also serves builds without the extension.
+The updates run in the extension: a table's sparse gradient in one fused, threaded pass
+(`_core.sparse_optimizer_step`: per-row sums of the occurrences, then every row's slot decay
+and update, with no temporaries), all dense weights in one call (`_core.dense_optimizer_step`).
+Their NumPy oracle, equal bit for bit, is tests/optimizer_oracle.py. Clipping and weight decay
+(Keras' order) are done here.
 """
 import math
 
 import numpy as np
 
+from ._core import dense_optimizer_step as _native_dense_step
+from ._core import sparse_optimizer_step as _native_step
 from .indexed_slices import IndexedSlices
 
 _F32 = np.float32
 
 
-def _segment_sum(indices, values, num_rows, squares=False):
-    """Unique rows of `indices` (ascending) and the per-row sums of `values` (and of their
-    squares). Uses the extension's single-pass `embedding_grad` when available, otherwise a
-    stable radix/merge argsort and `np.add.reduceat`; both add rows in order of occurrence."""
-    idx = np.asarray(indices).reshape(-1)
-    vals = np.asarray(values, _F32)
-    vals = vals.reshape(idx.shape[0], vals.shape[-1] if vals.ndim else 1)
-    if idx.size == 0:
-        empty = np.zeros((0, vals.shape[1]), _F32)
-        return idx.astype(np.intp), empty, (empty if squares else None)
-    if _native_grad is not None:
-        rows, sums, sq = _native_grad(idx, vals, num_rows, squares)
-        return rows.astype(np.intp, copy=False), sums, sq
-    lo, hi = int(idx.min()), int(idx.max())
-    key = idx.astype(np.uint16) if lo >= 0 and hi < 65536 else idx
-    order = np.argsort(key, kind="stable")   # radix sort for 16-bit keys
-    sorted_idx = idx[order]
-    starts = np.empty(sorted_idx.shape[0], bool)
-    starts[0] = True
-    np.not_equal(sorted_idx[1:], sorted_idx[:-1], out=starts[1:])
-    starts = np.flatnonzero(starts)
-    rows = sorted_idx[starts].astype(np.intp)
-    sorted_vals = np.take(vals, order, axis=0)
-    sums = np.add.reduceat(sorted_vals, starts, axis=0)
-    sq = None
-    if squares:
-        np.square(sorted_vals, out=sorted_vals)
-        sq = np.add.reduceat(sorted_vals, starts, axis=0)
-    return rows, sums, sq
-
-
-def _native(name):
-    """A function of the compiled extension, or None without it."""
-    try:
-        from . import _core
-    except ImportError:   # pragma: no cover
-        return None
-    return getattr(_core, name, None)
-
-
-_native_grad = _native("embedding_grad")
-_native_step = _native("sparse_optimizer_step")
-_native_dense_step = _native("dense_optimizer_step")
-
-
 class _Sparse:
-    """A prepared sparse gradient: raw occurrences plus lazily computed per-row sums.
+    """A prepared sparse gradient: the occurrences of rows `indices` with their `values`.
 
     `merged=True` marks a gradient Keras has turned dense (global_clipnorm multiplies the
     IndexedSlices by a tensor, which densifies it): repeated rows are summed BEFORE squaring.
     """
 
-    __slots__ = ("_rows", "_sq", "_sum", "indices", "merged", "shape", "values")
+    __slots__ = ("indices", "merged", "shape", "values")
 
     def __init__(self, indices, values, shape, merged=False):
         self.indices = np.asarray(indices).reshape(-1)
@@ -82,28 +39,12 @@ class _Sparse:
         self.values = np.asarray(values, _F32).reshape(self.indices.shape[0], width)
         self.shape = tuple(shape)
         self.merged = merged
-        self._rows = self._sum = self._sq = None
-
-    def reduce(self, squares=False):
-        if self._rows is None or (squares and self._sq is None):
-            rows, s, sq = _segment_sum(self.indices, self.values, self.shape[0],
-                                       squares and not self.merged)
-            self._rows = rows
-            self._sum = s.reshape((-1,) + self.shape[1:])
-            if squares:
-                self._sq = (np.square(self._sum) if self.merged
-                            else sq.reshape((-1,) + self.shape[1:]))
-        return self._rows, self._sum, self._sq
 
 
 class Optimizer:
     """Base class (Keras BaseOptimizer semantics for clipping, weight decay, iterations)."""
 
     _slot_names = ()
-    # Updates go to the fused native step (`_core.sparse_optimizer_step`); False forces the
-    # NumPy path, which computes the same thing operation by operation (the tests' oracle).
-    native = True
-
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, use_ema=False, ema_momentum=0.99,
                  ema_overwrite_frequency=None, loss_scale_factor=None,
@@ -203,9 +144,10 @@ class Optimizer:
         for g, w in zip(grads, weights):   # one pass: weight checks, prepared gradients
             if g is None:
                 continue
-            if not isinstance(w, np.ndarray) or w.dtype != _F32:
-                raise TypeError(f"{self.name}: weights must be float32 NumPy arrays updated in "
-                                f"place, got {type(w).__name__} {getattr(w, 'dtype', '')}")
+            if not isinstance(w, np.ndarray) or w.dtype != _F32 or not w.flags.c_contiguous:
+                raise TypeError(f"{self.name}: weights must be C-contiguous float32 NumPy arrays "
+                                f"updated in place, got {type(w).__name__} "
+                                f"{getattr(w, 'dtype', '')}")
             pairs.append((self._prepare(g, w), w))
         if not pairs:
             return
@@ -216,23 +158,19 @@ class Optimizer:
             wd = _F32(self.weight_decay)
             for _, w in pairs:
                 w -= w * wd * lr
-        native = self.native and _native_step is not None and _native_dense_step is not None
-        options = self._native_options(lr) if native else None   # once per step (Adam: alpha)
+        options = self._native_options(lr)   # once per step (Adam: the corrected rate)
         dense = ([], [], [])   # weights, grads, slots for one native call
         for g, (_, w) in zip(prepared, pairs):
             slots = self._slots[id(w)]
-            if isinstance(g, _Sparse):
-                if native and w.ndim == 2:
-                    _native_step(self._native_name, w, g.indices, g.values, slots,
-                                 merged=g.merged, **options)
-                else:
-                    self._update_sparse_numpy(g, w, slots, lr)
-            elif native and w.flags.c_contiguous:
+            if isinstance(g, _Sparse):   # the table as rows of its flattened trailing axes
+                table = w.reshape(w.shape[0], -1)
+                _native_step(self._native_name, table, g.indices, g.values,
+                             {k: v.reshape(table.shape) for k, v in slots.items()},
+                             merged=g.merged, **options)
+            else:
                 dense[0].append(w)
                 dense[1].append(np.ascontiguousarray(g))
                 dense[2].append(slots)
-            else:
-                self._update_dense(g, w, slots, lr)
         if dense[0]:
             _native_dense_step(self._native_name, *dense, **options)
         self.iterations += 1
@@ -285,12 +223,6 @@ class Optimizer:
             return out
         return grads
 
-    def _update_dense(self, g, w, slots, lr):
-        raise NotImplementedError
-
-    def _update_sparse_numpy(self, g, w, slots, lr):
-        raise NotImplementedError
-
     def _native_options(self, lr):
         """Keyword arguments of `_core.sparse_optimizer_step` (all but `merged`)."""
         raise NotImplementedError
@@ -322,35 +254,6 @@ class SGD(Optimizer):
     def slot_names(self):
         return ("momentum",) if self.momentum != 0 else ()
 
-    def _update_dense(self, g, w, slots, lr):
-        if self.momentum == 0:
-            w -= g * lr
-            return
-        mom = _F32(self.momentum)
-        m = slots["momentum"]
-        m *= mom
-        m -= g * lr
-        if self.nesterov:
-            w += m * mom - g * lr
-        else:
-            w += m
-
-    def _update_sparse_numpy(self, g, w, slots, lr):
-        rows, gs, _ = g.reduce()
-        if self.momentum == 0:
-            w[rows] -= gs * lr
-            return
-        mom = _F32(self.momentum)
-        m = slots["momentum"]
-        m *= mom
-        m[rows] -= gs * lr
-        if self.nesterov:
-            t = m * mom
-            t[rows] -= gs * lr
-            w += t
-        else:
-            w += m
-
     _native_name = "sgd"
 
     def _native_options(self, lr):
@@ -379,49 +282,6 @@ class RMSprop(Optimizer):
             names.append("average_gradient")
         return tuple(names)
 
-    def _update_dense(self, g, w, slots, lr):
-        rho, c = _F32(self.rho), _F32(1 - self.rho)
-        v = slots["velocity"]
-        v *= rho
-        v += c * np.square(g)
-        if self.centered:
-            a = slots["average_gradient"]
-            a *= rho
-            a += c * g
-            denom = v - np.square(a) + _F32(self.epsilon)
-        else:
-            denom = v + _F32(self.epsilon)
-        inc = (lr * g) / np.sqrt(denom)
-        if self.momentum > 0:
-            m = slots["momentum"]
-            m *= _F32(self.momentum)
-            m += inc
-            w -= m
-        else:
-            w -= inc
-
-    def _update_sparse_numpy(self, g, w, slots, lr):
-        rows, gs, gsq = g.reduce(squares=True)
-        rho, c = _F32(self.rho), _F32(1 - self.rho)
-        v = slots["velocity"]
-        v *= rho
-        v[rows] += c * gsq
-        if self.centered:
-            a = slots["average_gradient"]
-            a *= rho
-            a[rows] += c * gs
-            denom = v[rows] - np.square(a[rows]) + _F32(self.epsilon)
-        else:
-            denom = v[rows] + _F32(self.epsilon)
-        inc = (lr * gs) / np.sqrt(denom)
-        if self.momentum > 0:
-            m = slots["momentum"]
-            m *= _F32(self.momentum)
-            m[rows] += inc
-            w -= m
-        else:
-            w[rows] -= inc
-
     _native_name = "rmsprop"
 
     def _native_options(self, lr):
@@ -445,7 +305,8 @@ class Adam(Optimizer):
         self.amsgrad = bool(amsgrad)
 
     def slot_names(self):
-        return ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
+        return ("momentum", "velocity", "velocity_hat") if self.amsgrad else \
+            ("momentum", "velocity")
 
     def _alpha(self, lr):
         step = _F32(self.iterations + 1)
@@ -453,38 +314,11 @@ class Adam(Optimizer):
         b2p = np.power(_F32(self.beta_2), step)
         return _F32(lr * np.sqrt(_F32(1) - b2p) / (_F32(1) - b1p))
 
-    def _finish(self, w, slots, alpha):
-        m, v = slots["momentum"], slots["velocity"]
-        if self.amsgrad:
-            vh = slots["velocity_hat"]
-            np.maximum(vh, v, out=vh)
-            v = vh
-        w -= (m * alpha) / (np.sqrt(v) + _F32(self.epsilon))
-
-    def _update_dense(self, g, w, slots, lr):
-        alpha = self._alpha(lr)
-        m, v = slots["momentum"], slots["velocity"]
-        m += (g - m) * _F32(1 - self.beta_1)
-        v += (np.square(g) - v) * _F32(1 - self.beta_2)
-        self._finish(w, slots, alpha)
-
-    def _update_sparse_numpy(self, g, w, slots, lr):
-        rows, gs, gsq = g.reduce(squares=True)
-        alpha = self._alpha(lr)
-        c1, c2 = _F32(1 - self.beta_1), _F32(1 - self.beta_2)
-        m, v = slots["momentum"], slots["velocity"]
-        m_rows, v_rows = m[rows], v[rows]
-        m -= m * c1          # rows without a gradient: m + (0 - m) * c1
-        v -= v * c2
-        m[rows] = m_rows + (gs - m_rows) * c1
-        v[rows] = v_rows + (gsq - v_rows) * c2
-        self._finish(w, slots, alpha)
-
     _native_name = "adam"
 
     def _native_options(self, lr):
-        return {"lr": self._alpha(lr), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
-                "amsgrad": self.amsgrad}
+        return {"lr": self._alpha(lr), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

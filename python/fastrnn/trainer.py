@@ -13,7 +13,9 @@ layers keep what their backward needs) -> the compiled losses' value and gradien
 regularization penalties (penalties.py) -> `model._run_backward(grads, wrt_logits)` -> one
 optimizer update of every trainable weight -> constraints.
 The model supplies those two methods plus its inputs' and outputs' names; this class holds
-everything else.
+everything else. Data-parallel training (fastrnn.distributed) enters only through the hook in
+`self._distribution` (distributed/hooks.py): sharded batches, gradients averaged over the
+ranks before the update, logs over all ranks.
 """
 import math
 
@@ -22,9 +24,9 @@ import numpy as np
 from . import data_adapter as da
 from . import optimizers as optimizers_mod
 from . import penalties
-from . import random as frandom
 from .callbacks import CallbackList
 from .compile_utils import CompileLoss, CompileMetrics
+from .distributed import hooks as dp
 from .metrics import Mean
 
 
@@ -70,6 +72,7 @@ class Trainer:
         self.history = None
         self._nan_guard = False
         self._nan_snapshot = None
+        self._distribution = dp.LOCAL
 
     # -- compile -----------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
@@ -110,7 +113,7 @@ class Trainer:
 
     def _logs(self):
         """Current metric results; keys sorted like Keras' pythonify_logs."""
-        return dict(sorted((m.name, m.result()) for m in self.metrics))
+        return dict(sorted(self._distribution.metric_results(self.metrics)))
 
     def _flatten_logs(self, logs):
         names = self.metrics_names
@@ -153,7 +156,7 @@ class Trainer:
         if training:
             loss, grads, wrt = self._compile_loss.value_and_grads(ys, preds, logits, masks)
             loss = np.float32(loss + penalty)
-            if not self._nan_guard or np.isfinite(loss):
+            if not self._nan_guard or self._distribution.all_finite(loss):
                 if self._nan_guard:
                     self._snapshot_weights()
                 self._run_backward(grads, wrt)
@@ -173,6 +176,9 @@ class Trainer:
                 if g is not None:
                     grads.append(g)
                     weights.append(w)
+        grads = self._distribution.reduce_gradients(grads)
+        if grads is None:    # accumulating (fit's steps_per_update): no update this batch
+            return
         self.optimizer.apply(grads, weights)
 
     def _snapshot_weights(self):
@@ -259,10 +265,15 @@ class Trainer:
         return self._pack_outputs(self._run(xs, training=False)[0])
 
     # -- fit / evaluate / predict ------------------------------------------------------------
+    @dp.scoped
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            validation_batch_size=None, validation_freq=1):
+            validation_batch_size=None, validation_freq=1, steps_per_update=1):
+        """Keras' fit, plus `steps_per_update=k`: the gradients of k consecutive batches are
+        accumulated and applied as one update (the mean over their samples: for SGD exactly
+        the update of one batch k times as large); the last group of an epoch may be
+        shorter. Under fastrnn.distributed, `batch_size` is the global batch."""
         self._assert_compiled("fit")
         _no_sample_weights("fit", sample_weight, class_weight)
         verbose = _verbose(verbose)
@@ -280,6 +291,7 @@ class Trainer:
         if validation_batch_size is not None:
             validation_batch_size = da.positive_int(validation_batch_size, "validation_batch_size")
         validation_freq = da.positive_int(validation_freq, "validation_freq")
+        steps_per_update = da.positive_int(steps_per_update, "steps_per_update")
         validation_split = da.unit_interval(validation_split, "validation_split")
         val = None
         if validation_split and validation_data is None:
@@ -300,10 +312,14 @@ class Trainer:
         if val is not None:
             self._check_input_values(val[0], "validation_data")
         steps = int(steps_per_epoch) if steps_per_epoch else math.ceil(n / batch_size)
-        cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
-                           verbose=verbose, epochs=epochs, steps=steps)
+        dist = self._distribution = dp.for_fit(
+            self, steps_per_update, samples=n, batch_size=batch_size, epochs=epochs,
+            initial_epoch=initial_epoch, steps=steps, shuffle=bool(shuffle),
+            validation_samples=0 if val is None else len(val[0][0]))
+        cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0 and dist.is_main,
+                           model=self, verbose=verbose, epochs=epochs, steps=steps)
         self.stop_training = False
-        stream = da.BatchStream(n, batch_size, shuffle, frandom.generator())
+        stream = da.BatchStream(n, batch_size, shuffle, dist.shuffle_generator())
         cbs.on_train_begin()
         training_logs = None
         for epoch in range(initial_epoch, epochs):
@@ -312,7 +328,7 @@ class Trainer:
             if not steps_per_epoch:
                 stream.new_epoch()
             for step in range(steps):
-                idx = stream.next()
+                idx = dist.train_batch(stream.next(), step, steps)
                 cbs.on_train_batch_begin(step)
                 self._step([a[idx] for a in xs], [a[idx] for a in ys], training=True)
                 cbs.on_train_batch_end(step, self._logs())
@@ -342,6 +358,7 @@ class Trainer:
         raise ValueError("validation_data must be a tuple (x_val, y_val) or a list "
                          f"[x_val, y_val], got {type(data).__name__}")
 
+    @dp.scoped
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False, **kwargs):
         self._assert_compiled("evaluate")
@@ -355,8 +372,10 @@ class Trainer:
         batch_size = da.positive_int(batch_size, "batch_size", 32)
         verbose = _verbose(verbose)
         steps = self._num_steps(len(xs[0]), batch_size, steps)
-        cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
-                           epochs=1, steps=steps)
+        dist = self._distribution = dp.for_evaluate(self, samples=len(xs[0]),
+                                                    batch_size=batch_size, steps=steps)
+        cbs = CallbackList(callbacks, add_progbar=verbose != 0 and dist.is_main, model=self,
+                           verbose=verbose, epochs=1, steps=steps)
         logs = self._evaluate_arrays(xs, ys, batch_size, steps, cbs)
         return logs if return_dict else self._flatten_logs(logs)
 
@@ -372,36 +391,44 @@ class Trainer:
         self.reset_metrics()
         cbs.on_test_begin()
         for step in range(steps):
-            sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
+            idx = self._distribution.shard(slice(step * batch_size,
+                                                 min(n, (step + 1) * batch_size)))
             cbs.on_test_batch_begin(step)
-            self._step([a[sl] for a in xs], [a[sl] for a in ys], training=False)
+            self._step([a[idx] for a in xs], [a[idx] for a in ys], training=False)
             cbs.on_test_batch_end(step, self._logs())
         logs = self._logs()
         cbs.on_test_end(logs)
         return logs
 
+    @dp.scoped
     def predict(self, x, batch_size=None, verbose=0, steps=None, callbacks=None):
+        """Keras' predict. Under fastrnn.distributed each rank predicts a contiguous block of
+        the rows (in batches of its share of `batch_size`) and every rank returns all rows."""
         xs = self._inputs(x)
         self._check_data(xs, None)
         self._ensure_built(xs)
         self._check_input_values(xs)
         batch_size = da.positive_int(batch_size, "batch_size", 32)
         verbose = _verbose(verbose)
-        n = len(xs[0])
-        steps = self._num_steps(n, batch_size, steps)
-        cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
-                           epochs=1, steps=steps)
+        n = min(len(xs[0]), self._num_steps(len(xs[0]), batch_size, steps) * batch_size)
+        dist = self._distribution = dp.for_predict(self, samples=n, batch_size=batch_size)
+        rows, batch_size = dist.predict_rows(n), dist.predict_batch(batch_size)
+        steps = math.ceil((rows.stop - rows.start) / batch_size)
+        cbs = CallbackList(callbacks, add_progbar=verbose != 0 and dist.is_main, model=self,
+                           verbose=verbose, epochs=1, steps=steps)
         cbs.on_predict_begin()
         outs = None
         for step in range(steps):
-            sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
+            start = step * batch_size
+            stop = min(rows.stop - rows.start, start + batch_size)
             cbs.on_predict_batch_begin(step)
-            preds = self._run([a[sl] for a in xs], training=False)[0]
+            preds = self._run([a[rows.start + start:rows.start + stop] for a in xs],
+                              training=False)[0]
             if outs is None:
-                rows = min(n, steps * batch_size)
-                outs = [np.empty((rows,) + p.shape[1:], p.dtype) for p in preds]
+                outs = [np.empty((rows.stop - rows.start,) + p.shape[1:], p.dtype)
+                        for p in preds]
             for o, p in zip(outs, preds):
-                o[sl] = p
+                o[start:stop] = p
             cbs.on_predict_batch_end(step, {"outputs": self._pack_outputs(preds)})
         cbs.on_predict_end()
-        return self._pack_outputs(outs)
+        return self._pack_outputs(dist.gather_predictions(outs, n))

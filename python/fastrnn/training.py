@@ -10,6 +10,9 @@ Dense(1, sigmoid), compiled with binary_crossentropy and accuracy.
 """
 import numpy as np
 
+from .distributed import is_main
+
+
 def _cell_class(cell):
     """The recurrent layer class of a cell name of `fastrnn.ops.CELLS` ("lstm", "simple_rnn",
     ...), in any case, with or without '_' or '-', or its class name ("SimpleRNN")."""
@@ -145,6 +148,6 @@ def train(model_or_spec=None, *, x=None, y=None, dataset=None, data_path=None,
     if test is not None and evaluate_test:
         loss, acc = model.evaluate(*test, batch_size=batch_size, verbose=0)[:2]
         history.test = {"loss": float(loss), "accuracy": float(acc)}
-        if verbose:
+        if verbose and is_main():
             print(f"test: loss {loss:.4f} - accuracy {acc:.4f} ({len(test[1])} samples)")
     return model, history

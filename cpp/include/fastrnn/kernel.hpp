@@ -9,6 +9,13 @@
 // process share (created on first need, grown and kept; 2 MiB-aligned and advised as huge
 // pages when large), so a model's layers, called one after the other, reuse the same memory.
 //
+// Packed weights: every forward call first copies the weights into the panel layout its time
+// loop reads (see pack_weights in rnn.hpp), which is most of the time of a call that runs one
+// step. An inference call with `reuse_packed_weights` reads the kernel's own packed copy
+// instead, made by the first such call after bind_weights or drop_packed_weights: the caller
+// promises that the bound arrays have not changed since (an optimizer step changes them: call
+// drop_packed_weights after it).
+//
 // Threads: forward with training == false may run concurrently from any number of threads
 // (each call holds its own workspace). A training forward and the backward use the kernel's
 // cache, so they run one at a time: a training call while another one runs throws
@@ -52,7 +59,10 @@ struct KernelForward {
   T* h_n = nullptr;                     // [B,H] (null: not written)
   T* c_n = nullptr;                     // [B,H] (null: not written)
   bool training = false;
+  bool reuse_packed_weights = false;    // inference only (see above)
 };
+// h_n and c_n may be the arrays h0 and c0 (read before anything is written): a stateful
+// layer's states updated in place.
 
 // The backward of the last training forward: upstream gradients in, gradients out (written).
 // B and T are that forward's. Nullable as in BackwardArgs.
@@ -85,6 +95,9 @@ class RnnKernel {
 
   void bind_weights(const RnnWeights<T>& weights);
   const RnnWeights<T>& weights() const;
+  // Forget the packed copy of the weights (the bound arrays changed). Not concurrently with
+  // calls, like bind_weights.
+  void drop_packed_weights();
 
   // Throws std::logic_error before bind_weights, std::invalid_argument for bad dropout
   // groups, std::bad_alloc when memory runs out.

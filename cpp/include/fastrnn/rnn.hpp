@@ -65,6 +65,9 @@ struct ForwardArgs {
   T* c_n = nullptr;                     // [B,H] final second state (null: not written)
   T* cache = nullptr;                   // [cache_size] for backward (null: inference)
   T* workspace = nullptr;               // [forward_workspace_size]
+  // kernel and recurrent_kernel as pack_weights wrote them (null: packed by this call). The
+  // kernel's part is not used with input dropout (the masks are packed with it).
+  const T* packed_weights = nullptr;    // [packed_weights_size]
 };
 
 // Backward pass (BPTT). Reads the cache written by a forward with the same spec and inputs.
@@ -92,6 +95,14 @@ struct BackwardArgs {
 };
 
 // Dispatch on spec.cell. Instantiated for float and double.
+// The weights in the layout the forward reads (panels of both kernels). A forward call
+// packs them first unless it is given them packed: calls that run a few steps each (streaming
+// inference) spend most of their time packing. Depends on the cell, D, H, reset_after and
+// recurrent dropout (which forward runs): pack with the spec of the calls that read them.
+std::size_t packed_weights_size(const RnnSpec& spec);
+template <typename T>
+void pack_weights(const RnnSpec& spec, const T* kernel, const T* recurrent_kernel, T* out);
+
 template <typename T> void forward(const RnnSpec& spec, const ForwardArgs<T>& args);
 template <typename T> void backward(const RnnSpec& spec, const BackwardArgs<T>& args);
 

@@ -8,11 +8,13 @@
 `load_any(path)` recognises fastrnn's own files, .keras and .h5 files by content;
 `save_any(model, path)` picks the format from the suffix (.keras, .h5/.hdf5, anything else:
 fastrnn's own format). Nothing in a file is executed or imported: layers and objects are
-looked up in fixed tables (custom classes and Lambda layers are refused).
+looked up in fixed tables (custom classes and Lambda layers are refused). In data-parallel
+training (fastrnn.distributed) only rank 0 writes; the others hold the same model.
 """
 import os
 
 from .. import saving
+from ..distributed.context import is_main
 from .config import WriteError
 from .detect import detect_format
 from .errors import UnsupportedKerasFeature
@@ -48,6 +50,8 @@ def save_any(model, path, overwrite=True, include_optimizer=True):
         raise FileExistsError(f"{path} exists and overwrite=False")
     if name.endswith(_KERAS_WEIGHTS):
         raise ValueError(f"{path}: a .weights.h5 file holds weights only; use save_weights")
+    if not is_main():    # data-parallel training: the ranks hold the same model; rank 0 writes
+        return None
     if name.endswith(_KERAS):
         return save_keras_model(model, path, include_optimizer=include_optimizer)
     if name.endswith(_LEGACY):
@@ -66,6 +70,8 @@ def save_weights_any(model, path, overwrite=True):
     """`.weights.h5`: Keras 3 layout; anything else: fastrnn's own weights format."""
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"{path} exists and overwrite=False")
+    if not is_main():
+        return None
     if os.fspath(path).lower().endswith(_KERAS_WEIGHTS):
         return save_keras_weights(model, path)
     return saving.save_weights(model, path)

@@ -13,8 +13,9 @@ what it means for fastrnn:
     SHAPE       an input-shape hint (Keras 2 `batch_input_shape`, `input_length`, ...)
     EXECUTION   how Keras runs the layer (`unroll`, `implementation`, ...): accepted, dropped
     NONE        must be None (quantization, LoRA): anything else changes the numbers
-    Must(v)     must equal v (e.g. `stateful=False`, `time_major=False`)
-    Nested      a nested layer config (Bidirectional, TimeDistributed)
+    Must(v)     must equal v (e.g. `time_major=False`)
+    Nested      a nested layer config (Bidirectional, TimeDistributed, RNN's cell)
+    NESTED_LIST a list of nested layer configs (StackedRNNCells' cells)
 
 An argument that is not in the table is an error naming it: a setting is never silently
 ignored. A value the fastrnn layer refuses (say a regularizer on a layer that does not take
@@ -29,12 +30,14 @@ from ..layers import registry
 
 MAX_NESTING = 4     # wrapper in wrapper in ...: Keras models need 2
 RECURRENT = ("SimpleRNN", "LSTM", "GRU")
-_SEQUENCE_INPUT = RECURRENT + ("Conv1D",)    # Keras 1/2 `input_dim` is the features axis
+CELLS = ("SimpleRNNCell", "LSTMCell", "GRUCell")
+_SEQUENCE_INPUT = RECURRENT + ("Conv1D", "RNN")    # Keras 1/2 `input_dim` is the features axis
 
 
 PASS, ACTIVATION, INITIALIZER, REGULARIZER, CONSTRAINT = (
     "pass", "activation", "initializer", "regularizer", "constraint")
 DTYPE, INPUT_DTYPE, SHAPE, EXECUTION, NONE = "dtype", "input_dtype", "shape", "execution", "none"
+NESTED_LIST = "nested_list"
 _OBJECTS = {REGULARIZER: regularizers, CONSTRAINT: constraints}
 
 
@@ -62,13 +65,16 @@ _RNN = {**_KERNEL, "units": PASS, "recurrent_initializer": INITIALIZER,
         "recurrent_regularizer": REGULARIZER, "recurrent_constraint": CONSTRAINT,
         "dropout": PASS, "recurrent_dropout": PASS, "return_sequences": PASS,
         "return_state": PASS, "go_backwards": PASS, "zero_output_for_mask": PASS, "seed": PASS,
-        # Keras 3 keeps the states of a stateful layer between batches. When fastrnn's
-        # recurrent layers take `stateful=True`, this becomes PASS (and the state variables,
-        # which Keras 3 stores as the layer's own `vars`, join the weights layout).
-        "stateful": Must(False),
-        "time_major": Must(False), "unroll": EXECUTION, "implementation": EXECUTION,
-        "use_cudnn": EXECUTION, "input_dim": SHAPE, "input_length": SHAPE}
+        # (the states of a stateful layer are not weights: neither Keras nor tf-keras saves
+        # them, and a loaded stateful model starts from zeros)
+        "stateful": PASS, "time_major": Must(False), "unroll": EXECUTION,
+        "implementation": EXECUTION, "use_cudnn": EXECUTION, "input_dim": SHAPE,
+        "input_length": SHAPE}
 _GATED = {**_RNN, "recurrent_activation": ACTIVATION}
+_CELL = {**_KERNEL, "units": PASS, "recurrent_initializer": INITIALIZER,
+         "recurrent_regularizer": REGULARIZER, "recurrent_constraint": CONSTRAINT,
+         "dropout": PASS, "recurrent_dropout": PASS, "seed": PASS, "implementation": EXECUTION}
+_GATED_CELL = {**_CELL, "recurrent_activation": ACTIVATION}
 _GLOBAL_POOLING = {"data_format": PASS, "keepdims": PASS}
 _POOLING = {"pool_size": PASS, "strides": PASS, "padding": PASS, "data_format": PASS}
 _NORMALIZATION = {"axis": PASS, "epsilon": PASS, "center": PASS, "scale": PASS,
@@ -94,6 +100,14 @@ LAYERS = {
     "LSTM": ("LSTM", {**_GATED, "unit_forget_bias": PASS}, {}),
     # Keras <= 2.1 GRUs had no reset_after argument and computed reset_after=False.
     "GRU": ("GRU", {**_GATED, "reset_after": PASS}, {"reset_after": False}),
+    "RNN": ("RNN", {"cell": Nested(), "return_sequences": PASS, "return_state": PASS,
+                    "go_backwards": PASS, "stateful": PASS, "zero_output_for_mask": PASS,
+                    "unroll": EXECUTION, "time_major": Must(False), "input_dim": SHAPE,
+                    "input_length": SHAPE}, {}),
+    "SimpleRNNCell": ("SimpleRNNCell", _CELL, {}),
+    "LSTMCell": ("LSTMCell", {**_GATED_CELL, "unit_forget_bias": PASS}, {}),
+    "GRUCell": ("GRUCell", {**_GATED_CELL, "reset_after": PASS}, {"reset_after": False}),
+    "StackedRNNCells": ("StackedRNNCells", {"cells": NESTED_LIST}, {}),
     "Bidirectional": ("Bidirectional", {"layer": Nested(strip="forward_"),
                                         "backward_layer": Nested(), "merge_mode": PASS}, {}),
     "Dense": ("Dense", {**_KERNEL, "units": PASS, "quantization_config": NONE,
@@ -132,7 +146,7 @@ CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")
 # have the given value (ANY: whatever the value; a seed only draws dropout masks), else the
 # model cannot be written for Keras 2.
 ANY = object()
-_KERAS2_DROPS = {**{cls: {"seed": ANY} for cls in RECURRENT},
+_KERAS2_DROPS = {**{cls: {"seed": ANY} for cls in RECURRENT + CELLS},
                  "BatchNormalization": {"renorm": False, "renorm_clipping": None,
                                         "renorm_momentum": 0.99, "synchronized": False},
                  "LayerNormalization": {"rms_scaling": False}}
@@ -226,6 +240,11 @@ def layer_from_keras(spec, src, depth=0):
                 if kind.strip and inner.name.startswith(kind.strip):
                     inner.name = inner.name[len(kind.strip):]
                 kwargs[key] = inner
+        elif kind == NESTED_LIST:
+            if not isinstance(value, list):
+                raise src.error(f"{where}: {key} must be a list of layer configs, got "
+                                f"{short(value)}")
+            kwargs[key] = [layer_from_keras(v, src, depth + 1)[0] for v in value]
     if src.major == 2:
         for key, value in keras2_missing.items():
             kwargs.setdefault(key, value)
@@ -380,6 +399,8 @@ def layer_to_keras(layer, keras_major, depth=0):
             value = dtype_policy(keras_major)
         elif isinstance(kind, Nested):
             value = layer_to_keras(getattr(layer, key), keras_major, depth + 1)
+        elif kind == NESTED_LIST:
+            value = [layer_to_keras(v, keras_major, depth + 1) for v in getattr(layer, key)]
         elif key == "batch_shape" and keras_major == 2:
             key = "batch_input_shape"
         config[key] = list(value) if isinstance(value, tuple) else value

@@ -21,7 +21,7 @@ from ..layers.registry import registered
 from . import masks
 from .config import WriteError, layer_from_keras, layer_to_keras, serialized, spec_parts
 
-RECURRENT_CALLS = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")   # take initial_state
+RECURRENT_CALLS = ("SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional")   # take initial_state
 _MODULE = "keras.src.models.functional"
 _ABSENT = object()
 

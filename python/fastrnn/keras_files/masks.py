@@ -16,7 +16,7 @@ fastrnn cannot reproduce in either direction.
 import numpy as np
 
 # Keras 3 classes whose `call` takes `mask` (Keras fills it in from the input's mask).
-MASK_ARGUMENT = ("SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
+MASK_ARGUMENT = ("SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional", "TimeDistributed",
                  "GlobalAveragePooling1D", "BatchNormalization")
 OPERATIONS = ("NotEqual", "Any")
 _OPERATION_MODULES = ("keras.src.ops", "keras.ops")

@@ -63,6 +63,12 @@ def _weight_count(layer, shape):
         return layer.kernel_size[0] * features * layer.filters // layer.groups
     if cls in RECURRENT:
         return layer.gates * layer.units * (features + layer.units)
+    if cls == "RNN":
+        total = 0
+        for cell in layer._cells:
+            total += cell.gates * cell.units * (features + cell.units)
+            features = cell.units
+        return total
     return 0
 
 

@@ -22,11 +22,18 @@ _ROOTS = ("layers", "_layer_checkpoint_dependencies")
 
 
 def keras3_groups(layer, prefix=""):
-    """[(path below the layer's group, layer owning the variables there)] in weight order."""
+    """[(path below the layer's group, layer or cell owning the variables there)] in weight
+    order. An RNN's cell is `cell`, a StackedRNNCells' cells `cell/cells/<class>[_<n>]`."""
     cls = type(layer).__name__
     if cls in _WRAPPED:
         return [g for attr in _WRAPPED[cls]
                 for g in keras3_groups(getattr(layer, attr), f"{prefix}{attr}/")]
+    if cls == "RNN":
+        if type(layer.cell).__name__ != "StackedRNNCells":
+            return [(prefix + "cell", layer.cell)]
+        used = {}
+        return [(f"{prefix}cell/cells/{_unique(snake_case(type(c).__name__), used)}", c)
+                for c in layer.cell.cells]
     return [(prefix + ("cell" if cls in RECURRENT else ""), layer)]
 
 

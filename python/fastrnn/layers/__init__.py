@@ -2,6 +2,7 @@
 from ..indexed_slices import IndexedSlices
 from .base import Layer
 from .recurrent import SimpleRNN, LSTM, GRU
+from .rnn_cells import RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells
 from .bidirectional import Bidirectional
 from .core import Dense, Dropout, Activation, InputLayer, Input
 from .embedding import Embedding

@@ -3,7 +3,9 @@
 The forward copy reads the sequence as given, the backward copy with go_backwards flipped;
 both get `zero_output_for_mask = return_sequences` (as Keras sets it). The backward copy's
 output sequence is flipped back into input order before merging. `initial_state` is split in
-half: forward states first. Weights: the forward layer's, then the backward layer's.
+half: forward states first. Weights: the forward layer's, then the backward layer's. A
+stateful wrapped layer makes both copies stateful: each carries its own states (Keras 3's
+`states`: the forward copy's, then the backward copy's), `reset_state()` resets both.
 """
 import copy
 
@@ -12,13 +14,18 @@ import numpy as np
 from .base import Layer
 from .registry import deserialize, register, registered, serialize
 from .recurrent import _RNN
+from .rnn_cells import RNN
+
+_WRAPPABLE = (_RNN, RNN)
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
-# A layer's state that a fresh copy does not share: weights and the kernel object built with
-# them, its pending forward, gradients.
-_BUILT_STATE = ("weights", "grads", "_pending", "_kernel", "_kernel_opts", "_bound")
+# A layer's state that a fresh copy does not share, with its unbuilt value: weights and the
+# kernel objects built with them (an RNN's runners), its states, pending forward, gradients.
+_BUILT_STATE = {"weights": list, "weight_names": list, "grads": list, "_pending": None,
+                "_kernel": None, "_kernel_opts": None, "_bound": tuple, "states": None,
+                "_weights_version": lambda: [0], "_packed_at": None, "_runners": list}
 
 
 def _fresh_copy(layer, name, go_backwards):
@@ -27,18 +34,18 @@ def _fresh_copy(layer, name, go_backwards):
     clone = copy.copy(layer)
     clone.__dict__ = copy.deepcopy({k: v for k, v in layer.__dict__.items()
                                     if k not in _BUILT_STATE})
+    for key, unbuilt in _BUILT_STATE.items():
+        if key in layer.__dict__:
+            clone.__dict__[key] = unbuilt() if callable(unbuilt) else unbuilt
     clone.name = name
     clone.go_backwards = go_backwards
     clone.built = False
-    clone.weights, clone.weight_names, clone.grads = [], [], []
-    clone._pending = clone._kernel = clone._kernel_opts = None
-    clone._bound = ()
     return clone
 
 
 def _recurrent_layers():
-    """'SimpleRNN, LSTM or GRU': the registered recurrent layer classes, for messages."""
-    names = [name for name, cls in registered().items() if issubclass(cls, _RNN)]
+    """'SimpleRNN, LSTM, GRU or RNN': the registered recurrent layer classes, for messages."""
+    names = [name for name, cls in registered().items() if issubclass(cls, _WRAPPABLE)]
     return ", ".join(names[:-1]) + " or " + names[-1]
 
 
@@ -47,7 +54,7 @@ class Bidirectional(Layer):
     supports_masking = True
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
-        if not isinstance(layer, _RNN):
+        if not isinstance(layer, _WRAPPABLE):
             raise TypeError(f"layer: expected a fastrnn {_recurrent_layers()} instance, got "
                             f"{type(layer).__name__}")
         if merge_mode not in MERGE_MODES:
@@ -62,10 +69,21 @@ class Bidirectional(Layer):
             self.backward_layer = _fresh_copy(layer, "backward_" + layer.name,
                                               not layer.go_backwards)
         else:
-            if not isinstance(backward_layer, _RNN):
+            if not isinstance(backward_layer, _WRAPPABLE):
                 raise TypeError(f"backward_layer: expected a {_recurrent_layers()} instance, got "
                                 f"{type(backward_layer).__name__}")
             self.backward_layer = backward_layer
+        for sub in (self.forward_layer, self.backward_layer):
+            if sub.activity_regularizer is not None:
+                raise NotImplementedError(
+                    f"{self.name}: an activity_regularizer on the wrapped layer "
+                    f"{sub.name!r} is not supported by fastrnn (give Bidirectional its own "
+                    "activity_regularizer, which applies to the merged output)")
+        if self.forward_layer.stateful != self.backward_layer.stateful:
+            raise ValueError(f"{self.name}: forward layer and backward layer should have the "
+                             f"same value for stateful, got {self.forward_layer.stateful} and "
+                             f"{self.backward_layer.stateful}")
+        self.stateful = self.forward_layer.stateful
         self._custom_backward = backward_layer is not None
         self.forward_layer.zero_output_for_mask = layer.return_sequences
         self.backward_layer.zero_output_for_mask = layer.return_sequences
@@ -97,9 +115,35 @@ class Bidirectional(Layer):
             self.set_weights(self._initial_weights)
             self._initial_weights = None
 
+    def set_weights(self, weights):
+        super().set_weights(weights)
+        for sub in (self.forward_layer, self.backward_layer):
+            sub._weights_changed()
+
     @property
     def _n_states(self):
         return self.forward_layer.state_count
+
+    @property
+    def states(self):
+        fw, bw = self.forward_layer.states, self.backward_layer.states
+        return None if fw is None or bw is None else list(fw) + list(bw)
+
+    def reset_state(self, states=None):
+        """Reset both directions' states (zeros, or `states`: forward's then backward's)."""
+        if not self.stateful:
+            raise AttributeError(f"{self.name}: Layer must be stateful.")
+        fw = bw = None
+        if states is not None:
+            states = [states] if isinstance(states, np.ndarray) else list(states)
+            if len(states) != 2 * self._n_states:
+                raise ValueError(f"{self.name}.reset_state: expected {2 * self._n_states} state "
+                                 f"arrays (forward then backward), got {len(states)}")
+            fw, bw = states[:self._n_states], states[self._n_states:]
+        self.forward_layer.reset_state(fw)
+        self.backward_layer.reset_state(bw)
+
+    reset_states = reset_state   # Keras' compatibility alias
 
     def call(self, inputs, mask=None, training=False, initial_state=None):
         fw_state = bw_state = None
@@ -110,8 +154,10 @@ class Bidirectional(Layer):
                                  f"arrays (forward states then backward states), got "
                                  f"{len(initial_state)}")
             fw_state, bw_state = initial_state[:self._n_states], initial_state[self._n_states:]
-        fw = self.forward_layer(inputs, mask=mask, training=training, initial_state=fw_state)
-        bw = self.backward_layer(inputs, mask=mask, training=training, initial_state=bw_state)
+        fw_kw = {} if fw_state is None else {"initial_state": fw_state}
+        bw_kw = {} if bw_state is None else {"initial_state": bw_state}
+        fw = self.forward_layer(inputs, mask=mask, training=training, **fw_kw)
+        bw = self.backward_layer(inputs, mask=mask, training=training, **bw_kw)
         fw_states = bw_states = []
         if self.return_state:
             fw, fw_states = fw[0], fw[1:]
@@ -202,7 +248,7 @@ class Bidirectional(Layer):
         for key in ("layer", "backward_layer"):
             if key in config:
                 layer = deserialize(config[key])
-                if not isinstance(layer, _RNN):
+                if not isinstance(layer, _WRAPPABLE):
                     raise ValueError(f"Bidirectional: {key} must be a {_recurrent_layers()}, "
                                      f"got {type(layer).__name__}")
                 config[key] = layer

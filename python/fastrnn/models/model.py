@@ -73,6 +73,15 @@ class Model(Trainer):
         activity = getattr(self, "_activity_loss", None)
         return out + ([activity] if activity else [])
 
+    def reset_states(self):
+        """Zero the states of every stateful layer (recurrent layers with `stateful=True`, a
+        Bidirectional wrapping one), as Keras 2's `model.reset_states()`."""
+        for layer in self.layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_state()
+
+    reset_state = reset_states
+
     def count_params(self):
         return int(sum(w.size for w in self.weights))
 

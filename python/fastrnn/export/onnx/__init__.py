@@ -1,13 +1,14 @@
 """ONNX export of fastrnn models (needs the optional `onnx` package).
 
 `to_onnx(model, mask_padding="pre", opset_version=None)` returns the checked ModelProto,
-`export_onnx(model, path, ...)` writes it. Default opset 17. The graph has one input (named
-after the model's InputLayer, else "input": int64 ids [batch, time] for a model that starts
-with an Embedding, int32 when its InputLayer says so; else float32 [batch, time, features])
-and outputs "output" (or "output_0", "output_1", ... for a last layer with several outputs).
-Recurrent layers run on ONNX's RNN/LSTM/GRU operators (recurrent.py); masks as explained in
-masks.py. Layers are converted by the functions registered in registry.py (core.py,
-recurrent.py), walked in model order by sequential.py; model.py assembles and checks the model.
+`export_onnx(model, path, ...)` writes it. Default opset 17. Any fastrnn model, Sequential or
+Functional (several inputs and outputs, shared layers, `initial_state` tensors), is walked call
+by call (walker.py, which also names and types the graph's inputs and outputs); each layer is
+converted by the function registered for its class in registry.py: core.py (Embedding, Dense,
+Activation, Masking, the dropouts), recurrent.py (SimpleRNN, LSTM, GRU, Bidirectional on ONNX's
+RNN/LSTM/GRU operators), convolutional.py and pooling.py (Conv1D, the 1D poolings),
+merging.py, reshaping.py, normalization.py, wrappers.py (TimeDistributed). Masks as explained
+in masks.py; model.py assembles, prunes and checks the model.
 """
 try:
     import onnx  # noqa: F401

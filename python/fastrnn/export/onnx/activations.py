@@ -56,7 +56,7 @@ def _gelu(g, x):
     return g.op("Mul", [g.op("Mul", [x, g.const(0.5)]), g.op("Add", [erf, g.const(1.0)])])
 
 
-# name -> function(graph, x) -> output name
+# name -> function(graph, x) -> output name (softmax also takes its axis)
 ELEMENTWISE = {
     "linear": lambda g, x: x,
     "relu": lambda g, x: g.op("Relu", [x]),
@@ -68,7 +68,7 @@ ELEMENTWISE = {
     "hard_sigmoid": lambda g, x: g.op("HardSigmoid", [x], alpha=1.0 / 6.0, beta=0.5),
     "keras2_hard_sigmoid": lambda g, x: g.op("HardSigmoid", [x], alpha=0.2, beta=0.5),
     "tanh": lambda g, x: g.op("Tanh", [x]),
-    "softmax": lambda g, x: g.op("Softmax", [x], axis=-1),
+    "softmax": lambda g, x, axis=-1: g.op("Softmax", [x], axis=axis),
     "softplus": _softplus,
     "softsign": lambda g, x: g.op("Softsign", [x]),
     "exponential": lambda g, x: g.op("Exp", [x]),
@@ -79,8 +79,11 @@ ELEMENTWISE = {
 }
 
 
-def apply(g, name, x, where):
+def apply(g, name, x, where, channel_axis=-1):
+    """`name` applied to `x`; softmax normalises over `channel_axis`."""
     if name not in ELEMENTWISE:
         raise ExportError(f"{where}: activation {name!r} is not supported by the ONNX exporter "
                           f"(supported: {sorted(ELEMENTWISE)})")
+    if name == "softmax":
+        return ELEMENTWISE[name](g, x, channel_axis)
     return ELEMENTWISE[name](g, x)

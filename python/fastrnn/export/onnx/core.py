@@ -1,8 +1,10 @@
-"""Converters of the non-recurrent layers: Embedding, Dense, Activation, Dropout, InputLayer."""
+"""Converters of Embedding, Dense, Activation, Masking, and of the layers that inference
+skips: Dropout, SpatialDropout1D, InputLayer."""
 import numpy as np
 from onnx import TensorProto
 
-from ...layers import Activation, Dense, Dropout, Embedding, InputLayer
+from ...layers import (Activation, Dense, Dropout, Embedding, InputLayer, Masking,
+                       SpatialDropout1D)
 from . import activations
 from .graph import Tensor
 from .masks import Mask
@@ -26,7 +28,7 @@ def embedding(g, layer, inputs):
     mask = None
     if layer.mask_zero:
         nonzero = g.op("Not", [g.op("Equal", [ids, g.const(0, int_type)])], hint="mask")
-        mask = Mask(g, nonzero, g.mask_padding)
+        mask = Mask(g, nonzero, len(x.shape))
     return [Tensor(out, x.shape + (layer.output_dim,), mask=mask)]
 
 
@@ -48,7 +50,19 @@ def activation(g, layer, inputs):
     return [Tensor(y, x.shape, mask=x.mask)]
 
 
-@converter(Dropout, InputLayer)
+@converter(Masking)
+def masking(g, layer, inputs):
+    """Steps whose features all equal mask_value become zeros and masked (the mask is
+    `any(x != mask_value, axis=-1)`; an incoming mask is replaced)."""
+    x = single_input(layer, inputs)
+    differs = g.op("Not", [g.op("Equal", [x.name, g.const(layer.mask_value)])])
+    keep = g.any(differs, [-1], keepdims=1, hint="keep")
+    out = g.op("Where", [keep, x.name, g.const(0.0)], hint=layer.name)
+    mask = Mask(g, g.squeeze(keep, [-1], hint="mask"), len(x.shape) - 1)
+    return [Tensor(out, x.shape, mask=mask)]
+
+
+@converter(Dropout, SpatialDropout1D, InputLayer)
 def identity(g, layer, inputs):
-    """Inference: Dropout passes its input through, as does InputLayer."""
+    """Inference: the dropouts pass their input through, as does InputLayer."""
     return [single_input(layer, inputs)]

@@ -14,12 +14,16 @@ _INT64_MIN = np.iinfo(np.int64).min
 
 @dataclass
 class Tensor:
-    """A value of the graph: `shape` has ints for static dims and strings ("batch", "time")
-    for dynamic ones; `mask` is a `masks.Mask` (Keras' mask travelling with the tensor)."""
+    """A value of the graph: `shape` has ints for static dims, strings ("batch", "time") for
+    dynamic ones and None where the size is not known before run time; `mask` is a
+    `masks.Mask` (Keras' mask travelling with the tensor); `checks` names the bool [batch]
+    flags of the rows this value cannot be computed exactly for (masks.py; set by the
+    walker)."""
     name: str
     shape: tuple
     dtype: int = TensorProto.FLOAT
     mask: object = None
+    checks: tuple = ()
 
 
 @dataclass
@@ -28,10 +32,11 @@ class Graph:
     mask_padding: str = "pre"
     nodes: list = field(default_factory=list)
     initializers: list = field(default_factory=list)
-    # bool [batch] tensors: rows whose mask the exported graph cannot reproduce (see masks.py)
+    # bool [batch] tensors: rows whose mask the exported graph cannot reproduce (see masks.py),
+    # appended each time a converter relies on one
     bad_rows: list = field(default_factory=list)
     _used: set = field(default_factory=set)
-    _consts: dict = field(default_factory=dict)
+    _weights: dict = field(default_factory=dict)
     _memo: dict = field(default_factory=dict)
 
     def name(self, hint):
@@ -58,17 +63,22 @@ class Graph:
         return names[0] if len(names) == 1 else names
 
     def weight(self, array, hint):
+        """An initializer holding `array`. The same hint with the same contents gives the same
+        initializer: the calls of a shared layer share its weights, constants are shared."""
+        arr = np.array(array, order="C")
+        key = (hint, arr.dtype.str, arr.shape)
+        for old, name in self._weights.get(key, ()):
+            if old.tobytes() == arr.tobytes():
+                return name
         name = self.name(hint)
-        self.initializers.append(numpy_helper.from_array(np.array(array, order="C"), name))
+        self.initializers.append(numpy_helper.from_array(arr, name))
+        self._weights.setdefault(key, []).append((arr, name))
         return name
 
     def const(self, value, dtype=np.float32):
         """A small constant, shared by every use of the same value."""
         arr = np.asarray(value, dtype=dtype)
-        key = (arr.dtype.str, arr.shape, arr.tobytes())
-        if key not in self._consts:
-            self._consts[key] = self.weight(arr, f"const_{arr.dtype.name}")
-        return self._consts[key]
+        return self.weight(arr, f"const_{arr.dtype.name}")
 
     def memo(self, key, build):
         """`build()` once per key (e.g. one time-major copy of a tensor for several ops)."""
@@ -95,11 +105,36 @@ class Graph:
                                  self.const([axis], np.int64), self.const([-1], np.int64)],
                        hint=hint or "reversed")
 
+    def shape(self, x, start=0, end=None):
+        """int64 [n]: the dims of `x` from `start` (to `end`)."""
+        def build():
+            attrs = {"start": start} if end is None else {"start": start, "end": end}
+            return self.op("Shape", [x], hint="shape", **attrs)
+        return self.memo(("shape", x, start, end), build)
+
     def dim(self, x, axis):
         """Length of `x` along `axis` as an int32 scalar."""
         return self.memo(("dim", x, axis), lambda: self.op(
-            "Cast", [self.op("Gather", [self.op("Shape", [x]), self.const(axis, np.int64)])],
-            to=TensorProto.INT32, hint="length"))
+            "Cast", [self.squeeze(self.shape(x, axis, axis + 1), [0])], to=TensorProto.INT32,
+            hint="length"))
+
+    def cast(self, x, to, hint=None):
+        return self.memo(("cast", x, to), lambda: self.op("Cast", [x], to=to, hint=hint))
+
+    def any(self, x, axes, keepdims=0, hint=None):
+        """Logical OR of a bool tensor over `axes` (ReduceMax takes no bool before opset 20)."""
+        flags = self.reduce("ReduceMax", self.cast(x, TensorProto.INT32), axes, keepdims)
+        return self.op("Cast", [flags], to=TensorProto.BOOL, hint=hint or "any")
+
+    def live(self, outputs):
+        """(nodes, initializers) that the names `outputs` depend on: what converters built for
+        results nothing reads (a layer's unused outputs, a mask no layer uses) is left out."""
+        needed, nodes = set(outputs), []
+        for node in reversed(self.nodes):
+            if any(name in needed for name in node.output):
+                nodes.append(node)
+                needed.update(node.input)
+        return nodes[::-1], [t for t in self.initializers if t.name in needed]
 
     def value_info(self, tensor):
         return helper.make_tensor_value_info(tensor.name, tensor.dtype, list(tensor.shape))

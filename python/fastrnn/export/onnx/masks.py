@@ -9,8 +9,9 @@ for `Embedding(mask_zero=True)`), computed in the graph. The recurrent converter
 into "post" by reversing the time axis (recurrent.py).
 
 A row whose mask has another form (a hole in the middle, padding on the other side) cannot be
-run exactly: the graph checks every row and the model's outputs for such a row are NaN, never
-a silently different number.
+run exactly: the graph checks every row and the outputs computed from such a row's lengths are
+NaN there, never a silently different number. The other uses of a mask (GlobalAveragePooling1D,
+the merge layers, Masking) read the bool mask itself and are exact for any mask.
 """
 import numpy as np
 from onnx import TensorProto
@@ -19,25 +20,28 @@ PADDINGS = ("pre", "post")
 
 
 class Mask:
-    """A Keras mask [batch, time] (bool, True = valid step) with the padding side assumed."""
+    """A Keras mask (bool, True = valid step; [batch, time] for a sequence, `ndim` axes in
+    all) with the padding side the exporter was told (`graph.mask_padding`)."""
 
-    def __init__(self, graph, name, padding):
-        if padding not in PADDINGS:
-            raise ValueError(f"mask_padding: expected one of {PADDINGS}, got {padding!r}")
-        self.graph, self.name, self.padding = graph, name, padding
-        self._lengths = None
+    def __init__(self, graph, name, ndim):
+        self.graph, self.name, self.ndim = graph, name, ndim
+        self.padding = graph.mask_padding
+        self._lengths = self._check = None
 
     def steps(self):
         """int32 scalar: the number of time steps."""
         return self.graph.dim(self.name, 1)
 
     def lengths(self):
-        """int32 [batch]: valid steps per row. The first call also adds the row check."""
+        """int32 [batch]: valid steps per row. Relying on them relies on the mask having their
+        form: every call adds the row check to `graph.bad_rows` (the walker gives it to the
+        values computed from them)."""
+        g = self.graph
         if self._lengths is None:
-            g = self.graph
-            as_int = g.op("Cast", [self.name], to=TensorProto.INT32, hint="mask_int")
+            as_int = g.cast(self.name, TensorProto.INT32, hint="mask_int")
             self._lengths = g.reduce("ReduceSum", as_int, [1], hint="sequence_lens")
-            g.bad_rows.append(self._rows_of_other_form())
+            self._check = self._rows_of_other_form()
+        g.bad_rows.append(self._check)
         return self._lengths
 
     def _positions(self, from_end):
@@ -54,30 +58,37 @@ class Mask:
         g = self.graph
         expected = g.op("Less", [self._positions(self.padding == "pre"),
                                  g.unsqueeze(self._lengths, [1])], hint="expected_mask")
-        differs = g.op("Cast", [g.op("Xor", [self.name, expected])], to=TensorProto.INT32)
-        return g.op("Cast", [g.reduce("ReduceMax", differs, [1])], to=TensorProto.BOOL,
-                    hint="bad_mask_rows")
+        return g.any(g.op("Xor", [self.name, expected]), [1], hint="bad_mask_rows")
 
     def leading_valid(self):
         """bool [time, batch, 1]: step t is among the row's first n steps (time-major)."""
         g = self.graph
+        lengths = self.lengths()
         return g.memo(("leading_valid", self.name), lambda: g.unsqueeze(g.op(
-            "Less", [g.unsqueeze(self._positions(False), [1]), g.unsqueeze(self.lengths(), [0])]),
+            "Less", [g.unsqueeze(self._positions(False), [1]), g.unsqueeze(lengths, [0])]),
             [2], hint="leading_valid"))
 
     def full_rows(self):
         """bool [batch, 1]: rows without padding."""
         g = self.graph
+        lengths = self.lengths()
         return g.memo(("full_rows", self.name), lambda: g.unsqueeze(
-            g.op("Equal", [self.lengths(), self.steps()]), [1], hint="full_rows"))
+            g.op("Equal", [lengths, self.steps()]), [1], hint="full_rows"))
+
+    def nonempty_rows(self):
+        """bool [batch, 1]: rows with at least one valid step."""
+        g = self.graph
+        lengths = self.lengths()
+        return g.memo(("nonempty_rows", self.name), lambda: g.unsqueeze(
+            g.op("Greater", [lengths, g.const(0, np.int32)]), [1], hint="nonempty_rows"))
 
 
 def poison_bad_rows(graph, tensor):
-    """`tensor` (float, batch first) with NaN in the rows some mask check rejected."""
-    if not graph.bad_rows:
+    """`tensor` (batch first) with NaN in the rows one of its checks rejected."""
+    if not tensor.checks or tensor.dtype != TensorProto.FLOAT:
         return tensor.name
     g = graph
-    bad = g.memo("bad_rows", lambda: _any(g, g.bad_rows))
+    bad = g.memo(("bad_rows", tensor.checks), lambda: _any(g, tensor.checks))
     rank = len(tensor.shape)
     if rank > 1:
         bad = g.unsqueeze(bad, list(range(1, rank)))

@@ -1,9 +1,8 @@
 """A fastrnn model as a checked ONNX ModelProto, and written to a file.
 
-`to_onnx` validates the options, lets the walker of the model's kind (sequential.py; a graph
-of layer calls would add its own) convert the layers into one `Graph`, then names the outputs
-("output", or "output_0", "output_1", ...), sets NaN in the rows a mask check rejected
-(masks.py) and runs `onnx.checker` with shape inference.
+`to_onnx` validates the options, lets the walker (walker.py, every kind of model) convert the
+layer calls into one `Graph`, then names the outputs, sets NaN in the rows of each output that
+a mask check rejected (masks.py) and runs `onnx.checker` with shape inference.
 """
 import contextlib
 import os
@@ -13,16 +12,12 @@ from onnx import helper
 
 from ..._version import __version__
 from .. import ExportError
-from . import core, recurrent, sequential  # noqa: F401  (core, recurrent register converters)
+# the converter modules register themselves
+from . import (convolutional, core, merging, normalization, pooling,  # noqa: F401
+               recurrent, reshaping, wrappers)
 from .graph import DEFAULT_OPSET, Graph, Tensor
 from .masks import PADDINGS, poison_bad_rows
-
-
-def _walker(model):
-    from ...models import Sequential
-    if isinstance(model, Sequential):
-        return sequential.walk
-    raise ExportError(f"model: expected a fastrnn Sequential model, got {type(model).__name__}")
+from .walker import walk
 
 
 def _opset(opset_version):
@@ -37,18 +32,21 @@ def _opset(opset_version):
 
 def to_onnx(model, mask_padding="pre", opset_version=None):
     """The ONNX ModelProto of a built fastrnn model (checked by onnx.checker)."""
-    walk = _walker(model)
+    from ...models import Functional
+    if not isinstance(model, Functional):
+        raise ExportError("model: expected a fastrnn model (Sequential or fastrnn.Model), got "
+                          f"{type(model).__name__}")
     if mask_padding not in PADDINGS:
         raise ValueError(f"mask_padding: expected one of {PADDINGS}, got {mask_padding!r}")
     g = Graph(opset=_opset(opset_version), mask_padding=mask_padding)
     inputs, results = walk(g, model)
     outputs = []
-    for i, t in enumerate(results):
-        name = g.name("output" if len(results) == 1 else f"output_{i}")
+    for name, t in results:
         g.nodes.append(helper.make_node("Identity", [poison_bad_rows(g, t)], [name]))
-        outputs.append(g.value_info(Tensor(name, t.shape)))
-    graph = helper.make_graph(g.nodes, model.name, [g.value_info(t) for t in inputs], outputs,
-                              initializer=g.initializers)
+        outputs.append(g.value_info(Tensor(name, t.shape, t.dtype)))
+    nodes, initializers = g.live([out.name for out in outputs])
+    graph = helper.make_graph(nodes, model.name, [g.value_info(t) for t in inputs], outputs,
+                              initializer=initializers)
     opsets = [helper.make_opsetid("", g.opset)]
     proto = helper.make_model(graph, opset_imports=opsets, producer_name="fastrnn",
                               producer_version=__version__,

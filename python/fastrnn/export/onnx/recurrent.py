@@ -17,6 +17,11 @@ reverse direction; its sequence is Y reversed in time (the masked steps come fir
 order, zeros in both), and the last output is Y_h. A Bidirectional's two layers read the same
 X' in opposite directions: one operator with direction="bidirectional".
 
+Initial states (`initial_state=` tensors) are the operators' initial_h and initial_c. Keras
+carries them over masked steps and a row without valid steps returns them as its states (its
+output is zeros); ONNX returns zeros for such a row, so its states are taken from the initial
+ones there.
+
 Weights: ONNX's W [dirs, G*H, D], R [dirs, G*H, H] and B [dirs, 2*G*H] (input then recurrent
 bias) with the gates in ONNX order (LSTM i,o,f,c from Keras' i,f,c,o; GRU z,r,h as Keras).
 GRU reset_after=True is linear_before_reset=1 with Keras' two bias rows; reset_after=False is
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...layers import GRU, LSTM, Bidirectional, SimpleRNN
+from .. import ExportError
 from . import activations
 from .graph import Tensor
 from .registry import converter, float32_weights, single_input
@@ -85,13 +91,24 @@ def _take(g, t, index, axis, count):
     return g.op("Gather", [t, g.const(index, np.int64)], axis=axis)
 
 
-def _run(g, x, layers):
-    """Run Keras recurrent `layers` (one, or a Bidirectional's two) on `x`: a _Result each."""
+def _stacked(g, names):
+    """[dirs, batch, units] from one [batch, units] state per direction."""
+    parts = [g.unsqueeze(n, [0], hint="initial_state") for n in names]
+    return parts[0] if len(parts) == 1 else g.op("Concat", parts, axis=0, hint="initial_state")
+
+
+def _run(g, x, layers, initial):
+    """Run Keras recurrent `layers` (one, or a Bidirectional's two) on `x`, from the initial
+    states `initial` (per layer: a list of state names, or None): a _Result each."""
+    for layer in layers:
+        if layer.stateful:   # the graph would start every call from zeros
+            raise ExportError(f"layer {layer.name!r}: stateful=True is not exported (an ONNX "
+                              "graph carries no state from one run to the next)")
     mask = x.mask
     flip = mask is not None and mask.padding == "pre"
     reverse = [layer.go_backwards != flip for layer in layers]
     if len(layers) == 2 and (not _one_operator(*layers) or reverse[0] == reverse[1]):
-        return _run(g, x, layers[:1]) + _run(g, x, layers[1:])
+        return _run(g, x, layers[:1], initial[:1]) + _run(g, x, layers[1:], initial[1:])
     order = sorted(range(len(layers)), key=lambda i: reverse[i])   # forward direction first
     first = layers[0]
     where = f"layer {first.name!r}"
@@ -108,6 +125,11 @@ def _run(g, x, layers):
         inputs.append(g.weight(np.stack(b), f"{first.name}/B"))
     if mask is not None:
         inputs += [""] * (4 - len(inputs)) + [mask.lengths()]
+    lstm = first.cell == "lstm"
+    if initial[0] is not None:
+        inputs += [""] * (5 - len(inputs)) + [_stacked(g, [initial[i][0] for i in order])]
+        if lstm:
+            inputs.append(_stacked(g, [initial[i][1] for i in order]))
     attrs = activations.recurrent_attributes(
         [name for i in order for name in _activation_names(layers[i])], where)
     attrs["hidden_size"] = first.units
@@ -115,7 +137,6 @@ def _run(g, x, layers):
                           else "reverse" if reverse[0] else "forward")
     if first.cell == "gru":
         attrs["linear_before_reset"] = int(first.reset_after)
-    lstm = first.cell == "lstm"
     # a forward-direction sequence carries its last output over the trailing masked steps
     carry = [mask is not None and not reverse[i] and layers[i].return_sequences
              and not layers[i].zero_output_for_mask for i in range(len(layers))]
@@ -133,6 +154,10 @@ def _run(g, x, layers):
         states = []
         if layer.return_state:
             states = [h] + ([_take(g, outs[2], k, 0, len(layers))] if lstm else [])
+            if mask is not None and initial[i] is not None:
+                keep = mask.nonempty_rows()
+                states = [g.op("Where", [keep, s, s0], hint="state")
+                          for s, s0 in zip(states, initial[i])]
         seq = last = None
         if layer.return_sequences:
             seq = (_take(g, outs[0], k, 1, len(layers)), reverse[i])
@@ -173,10 +198,21 @@ def _state_tensors(layer, states, batch):
     return [Tensor(s, (batch, layer.units)) for s in states]
 
 
-@converter(SimpleRNN, LSTM, GRU)
-def recurrent(g, layer, inputs):
+def _initial_states(layer, initial_state, count):
+    """The names of `initial_state` (a tensor or a list of `count`), or None."""
+    if initial_state is None:
+        return None
+    states = initial_state if isinstance(initial_state, list) else [initial_state]
+    if len(states) != count:
+        raise ExportError(f"layer {layer.name!r}: initial_state holds {len(states)} tensors, "
+                          f"the layer takes {count}")
+    return [t.name for t in states]
+
+
+@converter(SimpleRNN, LSTM, GRU, keywords=("initial_state",))
+def recurrent(g, layer, inputs, initial_state=None):
     x = single_input(layer, inputs)
-    (res,) = _run(g, x, [layer])
+    (res,) = _run(g, x, [layer], [_initial_states(layer, initial_state, layer.state_count)])
     batch, steps = x.shape[0], x.shape[1]
     if layer.return_sequences:
         out = Tensor(_batch_major(g, _in_order(g, res.seq)), (batch, steps, layer.units),
@@ -186,11 +222,15 @@ def recurrent(g, layer, inputs):
     return [out] + _state_tensors(layer, res.states, batch)
 
 
-@converter(Bidirectional)
-def bidirectional(g, layer, inputs):
+@converter(Bidirectional, keywords=("initial_state",))
+def bidirectional(g, layer, inputs, initial_state=None):
+    """`initial_state`: the forward layer's states, then the backward layer's."""
     x = single_input(layer, inputs)
     fw_layer, bw_layer = layer.forward_layer, layer.backward_layer
-    fw, bw = _run(g, x, [fw_layer, bw_layer])
+    n = fw_layer.state_count
+    states = _initial_states(layer, initial_state, n + bw_layer.state_count)
+    initial = [None, None] if states is None else [states[:n], states[n:]]
+    fw, bw = _run(g, x, [fw_layer, bw_layer], initial)
     batch, steps = x.shape[0], x.shape[1]
     mode = layer.merge_mode
     widths = ([fw_layer.units + bw_layer.units] if mode == "concat"
