@@ -18,7 +18,7 @@
 //            weights stays in its own cache, at the price of one barrier per step (every
 //            thread reads all of h). Used for small batches (batch 1: the only way to use
 //            more than one core) and for large H, where a thread's share of U would not fit
-//            in its L2 otherwise.
+//            in its L2 otherwise; never for steps too small to hide the barrier.
 // Each output element is computed by the same instructions whichever way the work is split
 // (the products sum over k in order; element-wise work is per lane), so results do not depend
 // on the thread count.
@@ -206,8 +206,11 @@ struct FusedAt {
 };
 
 // How the threads of a call split the work (see the top of this file).
-inline bool split_columns(index_t B, index_t H, int threads, int mr) {
-  if (threads <= 1) return false;
+// Columns cost one barrier per step: only where a step's recurrent product hides it (at H=32,
+// batch 1, the split ran 2x slower than one thread doing all; at H=256, 2x faster).
+inline bool split_columns(index_t B, index_t H, int gates, int threads, int mr) {
+  if (threads <= 1 || static_cast<std::int64_t>(gates) * H * H < (std::int64_t{1} << 16))
+    return false;
   return B < static_cast<index_t>(threads) * mr || H >= 256;
 }
 
@@ -250,6 +253,7 @@ void pack_fused_weights(const RnnSpec& s, int gates, const T* kernel, const T* r
 
 template <typename CellT, typename T>
 void fused_forward_pass(const RnnSpec& spec, const ForwardArgs<T>& a) {
+  const FlushDenormals flush;
   using Vec = simd::V<T>;
   constexpr int G = CellT::gates, NA = CellT::accumulators, W = simd::kW<T>;
   constexpr bool has_c = CellT::states == 2;
@@ -282,12 +286,13 @@ void fused_forward_pass(const RnnSpec& spec, const ForwardArgs<T>& a) {
 #pragma omp parallel num_threads(team_size(spec))
 #endif
   {
+    const FlushDenormals flush_in_thread;
 #ifdef FASTRNN_OPENMP
     const int nt = omp_get_num_threads(), id = omp_get_thread_num();
 #else
     const int nt = 1, id = 0;
 #endif
-    const bool columns = split_columns(B, H, nt, TileShape<NA>::MR);
+    const bool columns = split_columns(B, H, G, nt, TileShape<NA>::MR);
     index_t r0 = 0, r1 = B, u0 = 0, u1 = un.nub;
     if (columns) {  // each thread packs the weights of the unit blocks it uses
       const Block ub = my_block(un.nub);

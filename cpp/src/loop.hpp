@@ -6,6 +6,7 @@
 #pragma once
 
 #include "cells.hpp"
+#include "denormals.hpp"
 #include "detail.hpp"
 
 namespace fastrnn {
@@ -118,6 +119,7 @@ void block_weight_grads(const Geo& g, const RnnSpec& spec, const BackwardArgs<T>
 
 template <typename CellT, typename T>
 void forward_pass(const RnnSpec& spec, const ForwardArgs<T>& a) {
+  const FlushDenormals flush;
   const Geo g(spec, CellT::gates);
   const typename CellT::template Forward<T> cell(FwdContext<T>{g, spec, a});
   const index_t B = g.B, H = g.H, Tn = g.T;
@@ -136,6 +138,7 @@ void forward_pass(const RnnSpec& spec, const ForwardArgs<T>& a) {
 #pragma omp parallel num_threads(team_size(spec))
 #endif
   {
+    const FlushDenormals flush_in_thread;
     const Block blk = my_block(B);
     if (blk.nb > 0) {
       const index_t nb = blk.nb, b0 = blk.b0;
@@ -182,6 +185,7 @@ void forward_pass(const RnnSpec& spec, const ForwardArgs<T>& a) {
 // a.d_kernel, a.d_recurrent_kernel and a.d_bias.
 template <typename CellT, typename T>
 void backward_pass(const RnnSpec& spec, const BackwardArgs<T>& a) {
+  const FlushDenormals flush;
   const Geo g(spec, CellT::gates);
   const index_t B = g.B, H = g.H, Tn = g.T, BT = B * Tn;
   constexpr bool has_c = CellT::states == 2;
@@ -202,6 +206,7 @@ void backward_pass(const RnnSpec& spec, const BackwardArgs<T>& a) {
 #pragma omp parallel num_threads(team_size(spec))
 #endif
   {
+    const FlushDenormals flush_in_thread;
     const Block blk = my_block(B);
     if (blk.nb > 0) {
       const index_t nb = blk.nb, b0 = blk.b0;
