@@ -45,7 +45,10 @@
 //   of batch rows for all steps, so steps need no barrier. The GEMMs outside the loop (input
 //   projection before it; dx, dW, dU after it) run in the same region on each thread's own
 //   rows; weight gradients are per-thread partials summed in thread order, so results are
-//   bitwise reproducible for a given thread count.
+//   bitwise reproducible for a given thread count. The fused forward (cpp/src/fused.hpp)
+//   splits small batches with large H by unit columns instead, with one barrier per step
+//   (batch 1 then uses every core). Inside the recurrent kernels every thread flushes
+//   denormals to zero, as TensorFlow's kernels do (cpp/src/denormals.hpp).
 //
 // Cells
 //   A cell is one traits type in its own cpp/src/<cell>.cpp, and one line of FASTRNN_CELLS
@@ -70,7 +73,11 @@
 //                                 gradient buffers); step(BwdStep&) the step's gate gradients
 //                                 and d(previous states); weight_grads(block, dW, dU, db) one
 //                                 thread's partial weight gradients after the loop
-//        and ending with FASTRNN_DEFINE_CELL(LnLSTM, LnLstmCell) (instantiates the loops).
+//          Fused<T>, fused(spec), accumulators   optional: the step as one register block
+//                                 after the recurrent product (cpp/src/fused.hpp), used for
+//                                 forward calls where fused(spec) holds; lstm.cpp shows it
+//        and ending with FASTRNN_DEFINE_CELL(LnLSTM, LnLstmCell) (instantiates the loops;
+//        cpp/src/define_cell.hpp).
 //     2. One line X(LnLSTM) in FASTRNN_CELLS below (the name Python sees is the traits' name).
 //     3. The .cpp in the fastrnn_kernels sources of CMakeLists.txt.
 //   The Python layer for it subclasses fastrnn.layers.recurrent._RNN with `cell = "<name>"`.
