@@ -427,11 +427,7 @@ class RNN(Layer):
         return [out] + [(batch, c.units) for c in self._cells
                         for _ in range(c._proto.state_count)]
 
-    def compute_mask(self, inputs, mask=None):
-        out = mask if self.return_sequences else None
-        if self.return_state:
-            return [out] + [None] * self.state_count
-        return out
+    compute_mask = _RNN.compute_mask    # the same outputs and states as the fused layers
 
     def get_config(self):
         cfg = super().get_config()
