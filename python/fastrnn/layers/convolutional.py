@@ -7,12 +7,12 @@ from .. import initializers
 from .. import regularizers
 from . import _windows as win
 from .base import Layer
-from .core import _ActivationMixin, _as_float32
+from .core import _ActivationMixin, _KernelBiasMixin, _as_float32
 from .registry import register
 
 
 @register
-class Conv1D(_ActivationMixin, Layer):
+class Conv1D(_KernelBiasMixin, _ActivationMixin, Layer):
     """`activation(conv1d(inputs, kernel) + bias)`; kernel [kernel_size, in_channels // groups,
     filters] (Keras' shape and order), inputs [batch, steps, channels] (or channels_first)."""
 
@@ -69,21 +69,9 @@ class Conv1D(_ActivationMixin, Layer):
                              f"number of groups. Received groups={self.groups}, but the input "
                              f"has {channels} channels (full input shape is {input_shape}).")
         self.compute_output_shape(input_shape)      # "valid" windows must fit
-        self.add_weight("kernel", self.kernel_size + (channels // self.groups, self.filters),
-                        self.kernel_initializer, regularizer=self.kernel_regularizer,
-                        constraint=self.kernel_constraint)
-        if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer,
-                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+        self._add_kernel_and_bias(self.kernel_size + (channels // self.groups, self.filters),
+                                  self.filters)
         self.built = True
-
-    @property
-    def kernel(self):
-        return self.weights[0]
-
-    @property
-    def bias(self):
-        return self.weights[1] if self.use_bias else None
 
     def _grouped_kernel(self):
         """[groups, window * in_per_group, filters_per_group] view/copy of the kernel."""

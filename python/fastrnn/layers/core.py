@@ -56,8 +56,28 @@ class _ActivationMixin:
         return self.activation.grad(dy, self._z, self._y)
 
 
+class _KernelBiasMixin:
+    """The `kernel` (and optional `bias`) of Dense-like layers, with their initializers,
+    regularizers and constraints from the layer's Keras-named attributes."""
+
+    def _add_kernel_and_bias(self, kernel_shape, units):
+        self.add_weight("kernel", kernel_shape, self.kernel_initializer,
+                        regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        if self.use_bias:
+            self.add_weight("bias", (units,), self.bias_initializer,
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+
+    @property
+    def kernel(self):
+        return self.weights[0]
+
+    @property
+    def bias(self):
+        return self.weights[1] if self.use_bias else None
+
+
 @register
-class Dense(_ActivationMixin, Layer):
+class Dense(_KernelBiasMixin, _ActivationMixin, Layer):
     """`activation(inputs @ kernel + bias)`, applied on the last axis of any-rank inputs."""
 
     supports_masking = True
@@ -96,20 +116,8 @@ class Dense(_ActivationMixin, Layer):
         if in_dim is None:
             raise ValueError(f"{self.name}: the last dimension of the inputs must be known, got "
                              f"input shape {tuple(input_shape)}")
-        self.add_weight("kernel", (int(in_dim), self.units), self.kernel_initializer,
-                        regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
-        if self.use_bias:
-            self.add_weight("bias", (self.units,), self.bias_initializer,
-                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+        self._add_kernel_and_bias((int(in_dim), self.units), self.units)
         self.built = True
-
-    @property
-    def kernel(self):
-        return self.weights[0]
-
-    @property
-    def bias(self):
-        return self.weights[1] if self.use_bias else None
 
     def call(self, inputs, mask=None, training=False):
         x = _as_float32(inputs)
