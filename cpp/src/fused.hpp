@@ -114,13 +114,15 @@ inline void tile(const T* A, index_t lda, index_t K, const T* P, index_t us,
   }
 }
 
-// Register tiles: MR rows x 1 unit block for row blocks, 1 row x NU1 unit blocks for single
-// rows (batch 1: independent accumulators hide the multiply-add latency). Vector registers:
-// 32 with AVX-512, 16 below.
+// Register tiles: MR rows x NUR unit blocks for row blocks, 1 row x NU1 unit blocks for
+// single rows (batch 1: independent accumulators hide the multiply-add latency). A cell with
+// one accumulator per block (SimpleRNN) takes two blocks per row: each broadcast of h then
+// feeds two multiply-adds, as in gemm.hpp's tiles. Vector registers: 32 with AVX-512, 16 below.
 template <int NA>
 struct TileShape {
   static constexpr int kRegs = kVecBytes == 64 ? 32 : 16;
-  static constexpr int MR = std::max(1, (kRegs - NA - 2) / NA);
+  static constexpr int NUR = NA == 1 ? 2 : 1;
+  static constexpr int MR = std::max(1, (kRegs - NA * NUR - 2) / (NA * NUR));
   static constexpr int NU1 = std::max(1, 8 / NA);
 };
 
@@ -187,14 +189,22 @@ void unit_product(const ProductTerms<T>& t, index_t r0, index_t r1, index_t u0, 
       for (int v = 0; v < Shape::NU1; ++v) out(r0, u + v, &acc[0][v * NA]);
     }
   }
-  for (; u < u1; ++u)  // unit blocks outer: the block's weights stay in cache
+  // Unit blocks outer (their weights stay in cache), NUR at a time, then one at a time.
+  const auto row_tiles = [&](index_t ub, auto nu) {
+    constexpr int NU = decltype(nu)::value;
     for (index_t r = r0; r < r1; r += Shape::MR)
       with_rows<Shape::MR>(static_cast<int>(std::min<index_t>(Shape::MR, r1 - r)), [&](auto mr) {
         constexpr int M = decltype(mr)::value;
-        simd::V<T> acc[M][NA];
-        tile_terms<T, G, NA, M, 1>(t, r, u, acc);
-        for (int i = 0; i < M; ++i) out(r + i, u, acc[i]);
+        simd::V<T> acc[M][NU * NA];
+        tile_terms<T, G, NA, M, NU>(t, r, ub, acc);
+        for (int i = 0; i < M; ++i)
+          for (int v = 0; v < NU; ++v) out(r + i, ub + v, &acc[i][v * NA]);
       });
+  };
+  if constexpr (Shape::NUR > 1)
+    for (; u + Shape::NUR <= u1; u += Shape::NUR)
+      row_tiles(u, std::integral_constant<int, Shape::NUR>{});
+  for (; u < u1; ++u) row_tiles(u, std::integral_constant<int, 1>{});
 }
 
 // What a cell's fused block computes from: the step, and one (row, unit block).
