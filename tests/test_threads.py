@@ -319,3 +319,46 @@ def test_fit_is_deterministic_for_a_fixed_seed_and_thread_count(cell):
     fastrnn.utils.set_random_seed(1)
     m.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, verbose=0)
     assert any(not np.array_equal(a, b) for a, b in zip(m.get_weights(), w1))
+
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+def test_call_thread_count_leaves_inference_bits_unchanged(cell):
+    """A call's own team size (threads=) changes who computes, not what: the inference
+    forward gives the same bits on 1 and 2 threads, through forward and stream (at H=150 and
+    batch 1, LSTM and GRU split the units across threads with a barrier per step)."""
+    rng = np.random.default_rng(3)
+    k = fastrnn._core.RnnKernel(cell, 5, 150)
+    w = [rng.standard_normal(s).astype(np.float32) * 0.3
+         for s in (k.kernel_shape, k.recurrent_kernel_shape, k.bias_shape)]
+    k.bind_weights(*w)
+    x = rng.standard_normal((1, 7, 5)).astype(np.float32)
+    outs = [k.forward(x, threads=n)[0] for n in (0, 1, 2)]
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], outs[2])
+    streamed = []
+    for n in (1, 2):
+        states = [np.zeros((1, 150), np.float32) for _ in range(k.states)]
+        streamed.append(k.stream(x, states, threads=n))
+    np.testing.assert_array_equal(streamed[0], outs[0])
+    np.testing.assert_array_equal(streamed[1], outs[0])
+    with pytest.raises(ValueError, match=r"threads: expected an int >= 0.*got -1"):
+        k.forward(x, threads=-1)
+    with pytest.raises(ValueError, match=r"threads: expected an int >= 0.*got -2"):
+        k.stream(x, [np.zeros((1, 150), np.float32)] * k.states, threads=-2)
+
+
+def test_run_pair_splits_the_threads_and_never_waits_on_itself():
+    from fastrnn import threads
+    fastrnn.set_num_threads(2)
+    seen = threads.run_pair(lambda: (threading.current_thread().name, threads.call_threads()),
+                            lambda: (threading.current_thread().name, threads.call_threads()))
+    assert seen[0][1] == 1 and seen[1][1] == 1
+    assert seen[0][0] != seen[1][0]            # the first ran on the worker
+    # a pair started on the worker runs there, one after the other, with its share
+    nested = threads.run_pair(lambda: threads.run_pair(threads.call_threads,
+                                                       threads.call_threads), lambda: None)
+    assert nested == ((1, 1), None)
+    with pytest.raises(ZeroDivisionError):   # an error of either side reaches the caller
+        threads.run_pair(lambda: 1 / 0, lambda: None)
+    fastrnn.set_num_threads(1)
+    assert threads.run_pair(threads.call_threads, threads.call_threads) == (0, 0)

@@ -129,16 +129,19 @@ class Kernel {
 
   py::tuple forward(const py::object& x, const py::object& initial_state, const py::object& mask,
                     const py::object& dropout_mask, const py::object& recurrent_dropout_mask,
-                    bool training, bool return_sequences) {
+                    bool training, bool return_sequences, int threads) {
+    check_threads(threads);
     return f32_ ? forward_t(*f32_, x, initial_state, mask, dropout_mask, recurrent_dropout_mask,
-                            training, return_sequences)
+                            training, return_sequences, threads)
                 : forward_t(*f64_, x, initial_state, mask, dropout_mask, recurrent_dropout_mask,
-                            training, return_sequences);
+                            training, return_sequences, threads);
   }
 
-  py::object stream(const py::object& x, const py::object& states, bool return_sequences) {
-    return f32_ ? stream_t(*f32_, x, states, return_sequences)
-                : stream_t(*f64_, x, states, return_sequences);
+  py::object stream(const py::object& x, const py::object& states, bool return_sequences,
+                    int threads) {
+    check_threads(threads);
+    return f32_ ? stream_t(*f32_, x, states, return_sequences, threads)
+                : stream_t(*f64_, x, states, return_sequences, threads);
   }
 
   void drop_packed_weights() {
@@ -166,6 +169,12 @@ class Kernel {
     ~InFlight() { --n; }
   };
 
+  static void check_threads(int threads) {
+    if (threads < 0)
+      throw py::value_error("threads: expected an int >= 0 (0: fastrnn.get_num_threads()), got " +
+                            std::to_string(threads));
+  }
+
   // A dropout mask: [B,K] (one group) or [G,B,K] (one per gate).
   py::array dropout_arg(const py::object& obj, const char* name, index_t B, index_t K,
                         int& groups) const {
@@ -183,7 +192,7 @@ class Kernel {
   py::tuple forward_t(fastrnn::RnnKernel<T>& k, const py::object& x_obj,
                       const py::object& initial_state, const py::object& mask_obj,
                       const py::object& din_obj, const py::object& drec_obj, bool training,
-                      bool return_sequences) {
+                      bool return_sequences, int threads) {
     if (weights_.is_none())
       throw std::runtime_error("forward: no weights bound (call bind_weights first)");
     const fastrnn::RnnSpec& s = k.spec();
@@ -217,6 +226,7 @@ class Kernel {
     c.h_n = states[0].mutable_data();
     c.c_n = ci.states > 1 ? states[1].mutable_data() : nullptr;
     c.training = training;
+    c.threads = threads;
     const py::object weights = weights_;  // alive for the call, whatever happens meanwhile
     {
       InFlight busy(in_flight_);
@@ -235,7 +245,7 @@ class Kernel {
   // on the kernel's packed copy of the weights.
   template <typename T>
   py::object stream_t(fastrnn::RnnKernel<T>& k, const py::object& x_obj,
-                      const py::object& states_obj, bool return_sequences) {
+                      const py::object& states_obj, bool return_sequences, int threads) {
     if (weights_.is_none())
       throw std::runtime_error("stream: no weights bound (call bind_weights first)");
     const fastrnn::RnnSpec& s = k.spec();
@@ -269,6 +279,7 @@ class Kernel {
     }
     (return_sequences ? c.outputs : c.last_output) = out.mutable_data();
     c.reuse_packed_weights = true;
+    c.threads = threads;
     const py::object weights = weights_;  // alive for the call
     {
       InFlight busy(in_flight_);
@@ -360,12 +371,13 @@ void bind_rnn_kernel(py::module_& m) {
       .def("forward", &Kernel::forward, py::arg("x"), py::arg("initial_state") = py::none(),
            py::arg("mask") = py::none(), py::arg("dropout_mask") = py::none(),
            py::arg("recurrent_dropout_mask") = py::none(), py::arg("training") = false,
-           py::arg("return_sequences") = true,
+           py::arg("return_sequences") = true, py::arg("threads") = 0,
            "Returns (outputs [B,T,H] or, without return_sequences, the last output [B,H], "
            "[h_n] or [h_n, c_n]). training=True keeps what backward needs (one training "
-           "call at a time per kernel); inference calls may run concurrently.")
+           "call at a time per kernel); inference calls may run concurrently. threads: the "
+           "call's team size (0: fastrnn.get_num_threads()).")
       .def("stream", &Kernel::stream, py::arg("x"), py::arg("states"),
-           py::arg("return_sequences") = true,
+           py::arg("return_sequences") = true, py::arg("threads") = 0,
            "A stateful layer's inference call: runs x from `states` (a list of [B,H] arrays) "
            "and overwrites them with the final states; returns the outputs ([B,T,H], or the "
            "last [B,H] without return_sequences). Reads the kernel's packed copy of the "

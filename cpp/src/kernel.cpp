@@ -96,14 +96,16 @@ struct RnnKernel<T>::Impl {
     return packed_data;
   }
 
-  // The spec of one call: the kernel's, with the call's sizes and this moment's thread count.
-  RnnSpec call_spec(index_t batch, index_t steps, int in_groups, int rec_groups) const {
+  // The spec of one call: the kernel's, with the call's sizes and its thread count (0: this
+  // moment's get_num_threads()).
+  RnnSpec call_spec(index_t batch, index_t steps, int in_groups, int rec_groups,
+                    int threads) const {
     RnnSpec s = spec;
     s.batch = batch;
     s.steps = steps;
     s.input_dropout_groups = in_groups;
     s.recurrent_dropout_groups = rec_groups;
-    s.threads = get_num_threads();
+    s.threads = threads > 0 ? threads : get_num_threads();
     validate(s);
     return s;
   }
@@ -153,7 +155,7 @@ void RnnKernel<T>::forward(const KernelForward<T>& c) {
   Impl& k = *impl_;
   if (!k.bound) throw std::logic_error("RnnKernel: forward before bind_weights");
   const RnnSpec s =
-      k.call_spec(c.batch, c.steps, c.input_dropout_groups, c.recurrent_dropout_groups);
+      k.call_spec(c.batch, c.steps, c.input_dropout_groups, c.recurrent_dropout_groups, c.threads);
   const RnnWeights<T>& w = k.weights;
   ForwardArgs<T> a{c.x, w.kernel, w.recurrent_kernel, w.bias, c.h0, c.c0, c.mask,
                    c.input_dropout, c.recurrent_dropout, c.outputs, c.last_output, c.h_n,

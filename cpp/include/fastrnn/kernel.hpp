@@ -60,6 +60,7 @@ struct KernelForward {
   T* c_n = nullptr;                     // [B,H] (null: not written)
   bool training = false;
   bool reuse_packed_weights = false;    // inference only (see above)
+  int threads = 0;                      // team size of this call (0: get_num_threads())
 };
 // h_n and c_n may be the arrays h0 and c0 (read before anything is written): a stateful
 // layer's states updated in place.

@@ -11,6 +11,7 @@ import copy
 
 import numpy as np
 
+from .. import threads
 from .base import Layer
 from .registry import deserialize, register, registered, serialize
 from .recurrent import _RNN
@@ -156,8 +157,15 @@ class Bidirectional(Layer):
             fw_state, bw_state = initial_state[:self._n_states], initial_state[self._n_states:]
         fw_kw = {} if fw_state is None else {"initial_state": fw_state}
         bw_kw = {} if bw_state is None else {"initial_state": bw_state}
-        fw = self.forward_layer(inputs, mask=mask, training=training, **fw_kw)
-        bw = self.backward_layer(inputs, mask=mask, training=training, **bw_kw)
+        def forward():
+            return self.forward_layer(inputs, mask=mask, training=training, **fw_kw)
+
+        def backward():
+            return self.backward_layer(inputs, mask=mask, training=training, **bw_kw)
+
+        # Inference runs the two directions side by side, each on its own share of the cores
+        # (bench/README.md: batch-1 latency).
+        fw, bw = (forward(), backward()) if training else threads.run_pair(forward, backward)
         fw_states = bw_states = []
         if self.return_state:
             fw, fw_states = fw[0], fw[1:]

@@ -12,7 +12,7 @@ reads its packed copy of the weights, which is dropped whenever the weights may 
 """
 import numpy as np
 
-from .. import _core, constraints, initializers, ops, regularizers
+from .. import _core, constraints, initializers, ops, regularizers, threads
 from .. import random as frandom
 from .base import Layer
 from .registry import register
@@ -238,7 +238,7 @@ class _RNN(Layer):
             self._ready_kernel().drop_packed_weights()
             self._packed_at = key
         self._pending = None
-        out = self._kernel.stream(x, self.states, self.return_sequences)
+        out = self._kernel.stream(x, self.states, self.return_sequences, threads.call_threads())
         if self.return_state:
             return [out] + [s.copy() for s in self.states]
         return out
@@ -335,7 +335,8 @@ class _RNN(Layer):
         if training:
             self._weights_changed()   # an update follows
         out, states = kernel.forward(x, initial_state, mask, din, drec, training=bool(training),
-                                     return_sequences=self.return_sequences)
+                                     return_sequences=self.return_sequences,
+                                     threads=threads.call_threads())
         if self.states is not None:
             for dst, src in zip(self.states, states):
                 np.copyto(dst, src)
