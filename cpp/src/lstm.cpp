@@ -89,24 +89,33 @@ struct LstmCell : CellDefaults {
       c_cprev = a.cache + g.B * g.T * g.GH;
       c_hprev = c_cprev + g.B * g.T * g.H;
     }
+    // The element-wise part in one pass over each row's unit blocks (vectors of W units),
+    // then dh_prev = dG U^T.
     void step(BwdStep<T>& st) const {
+      using simd::activation, simd::activation_grad, simd::load_n, simd::store_n;
+      using Vec = simd::V<T>;
+      constexpr index_t W = simd::kW<T>;
       const index_t nb = st.nb, H = g.H, GH = g.GH, Tn = g.T;
-      auto P = carr(c_gates + st.row0 * GH, nb, GH, Tn * GH);
-      auto i = P.leftCols(H), f = P.middleCols(H, H), gg = P.middleCols(2 * H, H);
-      auto o = P.rightCols(H);
-      auto cp = carr(c_cprev + st.row0 * H, nb, H, Tn * H);
-      auto dht = carr(st.dht, nb, H, H);
-      auto tc = arr(st.t1, nb, H, H);
-      activate(spec.activation, f * cp + i * gg, tc);   // a(c') recomputed from the cache
-      auto dGr = arr(buf.dG + st.row0 * GH, nb, GH, Tn * GH);
-      activate_grad(spec.recurrent_activation, dht * tc, o, dGr.rightCols(H));
-      auto dc = arr(st.dcp, nb, H, H);                  // total gradient of c'
-      activate_grad(spec.activation, dht * o, tc, dc);
-      dc += carr(st.dc, nb, H, H);
-      activate_grad(spec.recurrent_activation, dc * gg, i, dGr.leftCols(H));
-      activate_grad(spec.recurrent_activation, dc * cp, f, dGr.middleCols(H, H));
-      activate_grad(spec.activation, dc * i, gg, dGr.middleCols(2 * H, H));
-      dc *= f;                                          // now the gradient of c
+      const Activation ra = spec.recurrent_activation, act = spec.activation;
+      for (index_t r = 0; r < nb; ++r) {
+        const index_t row = st.row0 + r * Tn;
+        const T* P = c_gates + row * GH;
+        const T* cprev = c_cprev + row * H;
+        T* dG = buf.dG + row * GH;
+        for (index_t u = 0; u < H; u += W) {
+          const index_t n = std::min(W, H - u), at = r * H + u;
+          const Vec i = load_n(P + u, n), f = load_n(P + H + u, n);
+          const Vec gg = load_n(P + 2 * H + u, n), o = load_n(P + 3 * H + u, n);
+          const Vec cp = load_n(cprev + u, n), dht = load_n(st.dht + at, n);
+          const Vec tc = activation(act, f * cp + i * gg);  // a(c') recomputed from the cache
+          const Vec dc = activation_grad(act, dht * o, tc) + load_n(st.dc + at, n);
+          store_n(dG + u, activation_grad(ra, dc * gg, i), n);
+          store_n(dG + H + u, activation_grad(ra, dc * cp, f), n);
+          store_n(dG + 2 * H + u, activation_grad(act, dc * i, gg), n);
+          store_n(dG + 3 * H + u, activation_grad(ra, dht * tc, o), n);
+          store_n(st.dcp + at, dc * f, n);                   // the gradient of c
+        }
+      }
       arr(st.dhp, nb, H, H).setZero();
       recurrent_backprop(g, buf.dG + st.row0 * GH, Tn * GH, nb, *st.Ut, 0, GH, st.rm,
                          spec.recurrent_dropout_groups, st.dhp, st.t2);

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstring>
+#include <type_traits>
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -145,6 +146,25 @@ inline V<double> activation(Activation a, V<double> x) {
   act::forward_scalars<double>(a, lanes, lanes, kW<double>);
   std::memcpy(&x, lanes, sizeof(x));
   return x;
+}
+
+// ---- derivatives: dy * f'(x) from y = f(x), the formulas of FASTRNN_ACTIVATIONS on vectors --
+
+// (Vec: V<float> or V<double>; S: its lane type.)
+template <typename Vec> using Lane = std::remove_cv_t<std::remove_reference_t<decltype(Vec{}[0])>>;
+template <typename Vec> inline auto inside01(Vec y) { return (y > Lane<Vec>(0)) & (y < Lane<Vec>(1)); }
+template <typename M, typename Vec> inline Vec where(M m, Vec a, Lane<Vec> b) { return m ? a : Vec{} + b; }
+
+template <typename Vec>
+inline Vec activation_grad(Activation a, Vec dy, Vec y) {
+  using S = Lane<Vec>;
+  switch (a) {
+#define FASTRNN_SIMD_BACKWARD(E, name, f, df) \
+  case Activation::E: return (df);
+    FASTRNN_ACTIVATIONS(FASTRNN_SIMD_BACKWARD)
+#undef FASTRNN_SIMD_BACKWARD
+  }
+  return dy;
 }
 
 }  // namespace simd
