@@ -128,6 +128,7 @@ struct GruCell : CellDefaults {
       c_hprev = a.cache + BT * g.GH + (after ? BT * g.H : 0);
     }
     void step(BwdStep<T>& st) const {
+      if (after) return step_after(st);
       const index_t nb = st.nb, H = g.H, GH = g.GH, Tn = g.T;
       const int rg = spec.recurrent_dropout_groups;
       auto P = carr(c_gates + st.row0 * GH, nb, GH, Tn * GH);
@@ -139,29 +140,50 @@ struct GruCell : CellDefaults {
       activate_grad(spec.activation, dht * (T(1) - z), hh, dGr.rightCols(H));
       auto dhp = arr(st.dhp, nb, H, H);
       dhp = dht * z;
-      if (after) {
-        auto rh = carr(c_rh + st.row0 * H, nb, H, Tn * H);
-        activate_grad(spec.recurrent_activation, dGr.rightCols(H) * rh, r, dGr.middleCols(H, H));
-        auto dRr = arr(buf.dG2 + st.row0 * GH, nb, GH, Tn * GH);
-        dRr.leftCols(2 * H) = dGr.leftCols(2 * H);
-        dRr.rightCols(H) = dGr.rightCols(H) * r;
-        recurrent_backprop(g, buf.dG2 + st.row0 * GH, Tn * GH, nb, *st.Ut, 0, GH, st.rm, rg,
-                           st.dhp, st.t2);
+      auto dq = arr(st.t1, nb, H, H);  // gradient of (r * h_dropped)
+      gemm_packed(buf.dG + st.row0 * GH + 2 * H, Tn * GH, nb, H, st.Ut->gate(2), H, st.t1, H,
+                  false);
+      if (st.rm) {
+        auto m = carr(st.rm + candidate_group(rg) * g.B * H, nb, H, H);
+        activate_grad(spec.recurrent_activation, dq * h * m, r, dGr.middleCols(H, H));
+        dhp += dq * r * m;
       } else {
-        auto dq = arr(st.t1, nb, H, H);  // gradient of (r * h_dropped)
-        gemm_packed(buf.dG + st.row0 * GH + 2 * H, Tn * GH, nb, H, st.Ut->gate(2), H, st.t1, H,
-                    false);
-        if (st.rm) {
-          auto m = carr(st.rm + candidate_group(rg) * g.B * H, nb, H, H);
-          activate_grad(spec.recurrent_activation, dq * h * m, r, dGr.middleCols(H, H));
-          dhp += dq * r * m;
-        } else {
-          activate_grad(spec.recurrent_activation, dq * h, r, dGr.middleCols(H, H));
-          dhp += dq * r;
-        }
-        recurrent_backprop(g, buf.dG + st.row0 * GH, Tn * GH, nb, *st.Ut, 0, 2 * H, st.rm, rg,
-                           st.dhp, st.t2);
+        activate_grad(spec.recurrent_activation, dq * h, r, dGr.middleCols(H, H));
+        dhp += dq * r;
       }
+      recurrent_backprop(g, buf.dG + st.row0 * GH, Tn * GH, nb, *st.Ut, 0, 2 * H, st.rm, rg,
+                         st.dhp, st.t2);
+    }
+    // reset_after: the element-wise part in one vector pass over each row's unit blocks,
+    // then dh_prev += dG2 U^T.
+    void step_after(BwdStep<T>& st) const {
+      using simd::activation_grad, simd::load_n, simd::store_n;
+      using Vec = simd::V<T>;
+      constexpr index_t W = simd::kW<T>;
+      const index_t nb = st.nb, H = g.H, GH = g.GH, Tn = g.T;
+      const Activation ra = spec.recurrent_activation, act = spec.activation;
+      for (index_t i = 0; i < nb; ++i) {
+        const index_t row = st.row0 + i * Tn;
+        const T *P = c_gates + row * GH, *hp = c_hprev + row * H, *rhp = c_rh + row * H;
+        T *dG = buf.dG + row * GH, *dR = buf.dG2 + row * GH;
+        for (index_t u = 0; u < H; u += W) {
+          const index_t n = std::min(W, H - u), at = i * H + u;
+          const Vec z = load_n(P + u, n), r = load_n(P + H + u, n), hh = load_n(P + 2 * H + u, n);
+          const Vec dht = load_n(st.dht + at, n);
+          const Vec dz = activation_grad(ra, dht * (load_n(hp + u, n) - hh), z);
+          const Vec dh = activation_grad(act, dht * (T(1) - z), hh);
+          const Vec dr = activation_grad(ra, dh * load_n(rhp + u, n), r);
+          store_n(dG + u, dz, n);
+          store_n(dG + H + u, dr, n);
+          store_n(dG + 2 * H + u, dh, n);
+          store_n(dR + u, dz, n);
+          store_n(dR + H + u, dr, n);
+          store_n(dR + 2 * H + u, dh * r, n);
+          store_n(st.dhp + at, dht * z, n);
+        }
+      }
+      recurrent_backprop(g, buf.dG2 + st.row0 * GH, Tn * GH, nb, *st.Ut, 0, GH, st.rm,
+                         spec.recurrent_dropout_groups, st.dhp, st.t2);
     }
     void weight_grads(const Block& blk, T* dW, T* dU, T* db) const {
       const index_t H = g.H, GH = g.GH, Tn = g.T;
