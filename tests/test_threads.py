@@ -345,6 +345,12 @@ def test_call_thread_count_leaves_inference_bits_unchanged(cell):
         k.forward(x, threads=-1)
     with pytest.raises(ValueError, match=r"threads: expected an int >= 0.*got -2"):
         k.stream(x, [np.zeros((1, 150), np.float32)] * k.states, threads=-2)
+    k.forward(x, training=True)
+    grads = [k.backward(np.ones((1, 7, 150), np.float32), threads=n) for n in (1, 2)]
+    for g1, g2 in zip(grads[0][:4], grads[1][:4]):   # one row: no partial sums to reorder
+        np.testing.assert_array_equal(g1, g2)
+    with pytest.raises(ValueError, match=r"threads: expected an int >= 0.*got -3"):
+        k.backward(np.ones((1, 7, 150), np.float32), threads=-3)
 
 
 def test_run_pair_splits_the_threads_and_never_waits_on_itself():

@@ -152,9 +152,13 @@ class Kernel {
   }
 
   py::tuple backward(const py::object& d_outputs, const py::object& d_last,
-                     const py::object& d_states, bool need_dx, bool need_d_initial_state) {
-    return f32_ ? backward_t(*f32_, d_outputs, d_last, d_states, need_dx, need_d_initial_state)
-                : backward_t(*f64_, d_outputs, d_last, d_states, need_dx, need_d_initial_state);
+                     const py::object& d_states, bool need_dx, bool need_d_initial_state,
+                     int threads) {
+    check_threads(threads);
+    return f32_ ? backward_t(*f32_, d_outputs, d_last, d_states, need_dx, need_d_initial_state,
+                             threads)
+                : backward_t(*f64_, d_outputs, d_last, d_states, need_dx, need_d_initial_state,
+                             threads);
   }
 
   // The dropout masks of the training forward the next backward differentiates.
@@ -292,7 +296,7 @@ class Kernel {
   template <typename T>
   py::tuple backward_t(fastrnn::RnnKernel<T>& k, const py::object& d_outputs,
                        const py::object& d_last, const py::object& d_states, bool need_dx,
-                       bool need_d_initial_state) {
+                       bool need_d_initial_state, int threads) {
     if (k.trained_batch() < 0)
       throw std::runtime_error("backward: expected a preceding forward(..., training=True)");
     const fastrnn::RnnSpec& s = k.spec();
@@ -333,6 +337,7 @@ class Kernel {
     c.d_bias = s.use_bias ? db.mutable_data() : nullptr;
     c.d_h0 = need_d_initial_state ? dh0[0].mutable_data() : nullptr;
     c.d_c0 = (need_d_initial_state && ci.states > 1) ? dh0[1].mutable_data() : nullptr;
+    c.threads = threads;
     const std::vector<py::object> trained = trained_;  // alive for the call
     {
       InFlight busy(in_flight_);
@@ -389,6 +394,7 @@ void bind_rnn_kernel(py::module_& m) {
       .def("backward", &Kernel::backward, py::arg("d_outputs") = py::none(),
            py::arg("d_last") = py::none(), py::arg("d_states") = py::none(),
            py::arg("need_dx") = true, py::arg("need_d_initial_state") = true,
+           py::arg("threads") = 0,
            "Gradients of the last training forward: returns (d_x or None, d_kernel, "
            "d_recurrent_kernel, d_bias or None, [d_h0(, d_c0)] with None entries when not "
            "needed).")

@@ -189,7 +189,7 @@ void RnnKernel<T>::backward(const KernelBackward<T>& c) {
     throw std::runtime_error("RnnKernel: a training forward or backward is already running");
   if (k.trained.batch < 0) throw std::logic_error("RnnKernel: backward without a training forward");
   RnnSpec s = k.trained;
-  s.threads = get_num_threads();
+  s.threads = c.threads > 0 ? c.threads : get_num_threads();
   const RnnWeights<T>& w = k.trained_weights;
   const T* cache = static_cast<T*>(k.cache.reserve(cache_size(s) * sizeof(T)));
   BackwardArgs<T> a{k.x, w.kernel, w.recurrent_kernel, w.bias, k.mask, k.input_dropout,

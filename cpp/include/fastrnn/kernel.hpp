@@ -79,6 +79,7 @@ struct KernelBackward {
   T* d_bias = nullptr;           // [bias_size] (null without use_bias)
   T* d_h0 = nullptr;             // [B,H] (null: skipped)
   T* d_c0 = nullptr;             // [B,H] (null: skipped)
+  int threads = 0;               // team size of this call (0: get_num_threads())
 };
 
 template <typename T>

@@ -163,9 +163,9 @@ class Bidirectional(Layer):
         def backward():
             return self.backward_layer(inputs, mask=mask, training=training, **bw_kw)
 
-        # Inference runs the two directions side by side, each on its own share of the cores
-        # (bench/README.md: batch-1 latency).
-        fw, bw = (forward(), backward()) if training else threads.run_pair(forward, backward)
+        # The two directions run side by side, each on its own share of the cores (bench/
+        # README.md: Bidirectional).
+        fw, bw = threads.run_pair(forward, backward)
         fw_states = bw_states = []
         if self.return_state:
             fw, fw_states = fw[0], fw[1:]
@@ -213,8 +213,9 @@ class Bidirectional(Layer):
             d_states = d_states + [None] * (2 * n - len(d_states))
             d_fw = [d_fw] + d_states[:n]
             d_bw = [d_bw] + d_states[n:]
-        dx = self.forward_layer.backward(d_fw)
-        dx += self.backward_layer.backward(d_bw)
+        dx, dx_bw = threads.run_pair(lambda: self.forward_layer.backward(d_fw),
+                                     lambda: self.backward_layer.backward(d_bw))
+        dx += dx_bw
         self.grads = self.forward_layer.grads + self.backward_layer.grads
         fw_init, bw_init = (self.forward_layer.initial_state_grads,
                             self.backward_layer.initial_state_grads)

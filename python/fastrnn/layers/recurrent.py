@@ -365,7 +365,8 @@ class _RNN(Layer):
             else:
                 d_last = d_outputs
         dx, dk, drk, db, d_init = kernel.backward(d_seq, d_last, d_states,
-                                                  need_d_initial_state=had_initial)
+                                                  need_d_initial_state=had_initial,
+                                                  threads=threads.call_threads())
         self.grads = [dk, drk] + ([db] if self.use_bias else [])
         self.initial_state_grads = d_init if had_initial else None
         return dx
