@@ -6,8 +6,8 @@ installed:
   * the variant it reports against the CPU's flags in /proc/cpuinfo;
   * every variant forced through FASTRNN_ISA in a fresh interpreter: the CPU's supported ones
     match the NumPy reference (tests/reference.py) and give bitwise repeatable results, the
-    others and unknown names fail the import with a clear message; in a native build every
-    name but 'native' must fail that way;
+    others and unknown names fail the import (ImportError) with a clear message; in a native
+    build every name but 'native' must fail that way;
   * that in a portable build no global function of the extension holds AVX (ymm/zmm) code:
     only the variants' local copies may (objdump).
 .ci/run runs them against a portable build too, with FASTRNN_REQUIRE_DISPATCH=1: there the
@@ -138,7 +138,7 @@ def test_forced_variant(name):
     else:
         assert proc.returncode != 0, proc.stdout
         last = proc.stderr.strip().splitlines()[-1]
-        assert last.startswith(f"RuntimeError: FASTRNN_ISA='{name}': "), last
+        assert last.startswith(f"ImportError: FASTRNN_ISA='{name}': "), last
         if not DISPATCH:
             reason = "this build has no runtime dispatch"
         elif name in VARIANTS:
