@@ -54,8 +54,8 @@ class Bench:
 
     def info(self):
         return {"version": fr.__version__, "path": fr.__file__,
-                "openmp": bool(_core.openmp_enabled()), "kernel_threads": fr.get_num_threads(),
-                "numpy": np.__version__}
+                "openmp": bool(_core.openmp_enabled()), "isa": _core.isa(),
+                "kernel_threads": fr.get_num_threads(), "numpy": np.__version__}
 
     # -- Python-side overhead of train_on_batch ----------------------------------------------
     def overhead(self, steps, breakdown=True):

@@ -61,4 +61,10 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &fastrnn::set_num_threads, py::arg("n"));
   m.def("get_num_threads", &fastrnn::get_num_threads);
   m.def("openmp_enabled", &fastrnn::openmp_enabled);
+  // Chosen now, so that a FASTRNN_ISA the build or the CPU cannot honour fails the import.
+  fastrnn::isa();
+  m.def("isa", &fastrnn::isa,
+        "The code the kernels run: 'native' (FASTRNN_NATIVE=ON), or the variant a portable "
+        "build chose: 'avx512', 'avx2' or 'baseline' (the environment variable FASTRNN_ISA may "
+        "force a lower one).");
 }

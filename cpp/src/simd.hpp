@@ -65,8 +65,13 @@ inline VF reciprocal(VF d) {
   VF r = bits<VF>(_mm512_rcp14_ps(bits<__m512>(d)));
 #elif defined(__AVX__)
   VF r = bits<VF>(_mm256_rcp_ps(bits<__m256>(d)));
-#elif defined(__SSE2__)
-  VF r = bits<VF>(_mm_rcp_ps(bits<__m128>(d)));
+#elif defined(__SSE2__)  // 32-byte vectors (gemm.hpp's kVecBytes) as two SSE halves
+  __m128 half[2];
+  std::memcpy(half, &d, sizeof half);
+  half[0] = _mm_rcp_ps(half[0]);
+  half[1] = _mm_rcp_ps(half[1]);
+  VF r;
+  std::memcpy(&r, half, sizeof r);
 #else
   VF r = 1.0f / d;
 #endif

@@ -158,4 +158,13 @@ void set_num_threads(int n);
 int get_num_threads();
 bool openmp_enabled();
 
+// The code the kernels run: "native" (built for the build machine, FASTRNN_NATIVE=ON), or in a
+// portable build the variant chosen at the first call, the best the CPU supports: "avx512"
+// (x86-64-v4), "avx2" (x86-64-v3) or "baseline" (x86-64); "generic" where FASTRNN_NATIVE=OFF
+// has no dispatch (not x86-64 Linux: the compiler's default target). The environment variable
+// FASTRNN_ISA may name a lower variant: when it names an unknown one or one the CPU lacks, every
+// call of a portable build throws std::runtime_error (any other build: isa() throws for anything
+// but its own name).
+const char* isa();
+
 }  // namespace fastrnn
