@@ -16,6 +16,14 @@
 // promises that the bound arrays have not changed since (an optimizer step changes them: call
 // drop_packed_weights after it).
 //
+// Precision: float32 by default (the parity reference). set_precision(BFloat16 or Int8) makes
+// inference calls (training == false) run the recurrent and input products with the weights
+// in that precision (cpp/src/quantized.hpp: rounding, scales, instructions), always on the
+// kernel's own packed copy, made by the first such call after bind_weights,
+// drop_packed_weights or set_precision; the cell's element-wise step stays float32. Training
+// calls then throw std::logic_error. float kernels only; cells with a fused forward only
+// (GRU: reset_after); no dropout.
+//
 // Threads: forward with training == false may run concurrently from any number of threads
 // (each call holds its own workspace). A training forward and the backward use the kernel's
 // cache, so they run one at a time: a training call while another one runs throws
@@ -33,6 +41,14 @@ namespace fastrnn {
 
 // The layer's weights: kernel [D,G*H], recurrent_kernel [H,G*H], bias [bias_size] (null
 // without use_bias). The kernel reads them at every call; they must outlive the calls.
+enum class Precision { Float32, BFloat16, Int8 };
+
+// The instructions of reduced-precision products in this process: "avx512_bf16",
+// "avx512_vnni" or "portable" (the CPU lacks them, or set_precision_portable(true)).
+const char* precision_isa(Precision p);
+// Use the portable loops even where the CPU has the instructions (tests of both paths).
+void set_precision_portable(bool on);
+
 template <typename T>
 struct RnnWeights {
   const T* kernel = nullptr;
@@ -98,6 +114,11 @@ class RnnKernel {
   // Forget the packed copy of the weights (the bound arrays changed). Not concurrently with
   // calls, like bind_weights.
   void drop_packed_weights();
+
+  // Throws std::invalid_argument where reduced precision is not available (see above). Not
+  // concurrently with calls, like bind_weights.
+  void set_precision(Precision p);
+  Precision precision() const;
 
   // Throws std::logic_error before bind_weights, std::invalid_argument for bad dropout
   // groups, std::bad_alloc when memory runs out.
