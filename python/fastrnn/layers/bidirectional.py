@@ -121,6 +121,18 @@ class Bidirectional(Layer):
             sub._weights_changed()
 
     @property
+    def quantization_mode(self):
+        return self.forward_layer.quantization_mode
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Both directions' layers (Layer.quantize of fastrnn's recurrent layers)."""
+        for sub in (self.forward_layer, self.backward_layer):
+            if not hasattr(sub, "quantize"):
+                raise NotImplementedError(f"{self.name}: {type(sub).__name__} layers cannot "
+                                          "be quantized")
+            sub.quantize(mode, type_check=type_check, config=config)
+
+    @property
     def _n_states(self):
         return self.forward_layer.state_count
 
