@@ -160,7 +160,7 @@ def test_int8_paths_agree_bitwise_and_bf16_closely():
     np.testing.assert_array_equal(results["int8", False], results["int8", True])
     assert_close(results["bfloat16", False], results["bfloat16", True], atol=1e-6, rtol=1e-6)
     assert _core.precision_isa("float32") == "float32"
-    assert _core.precision_isa("int8") in ("avx512_vnni", "portable")
+    assert _core.precision_isa("int8") in ("amx_int8", "avx512_vnni", "portable")
 
 
 def test_weights_change_repacks():

@@ -3,6 +3,8 @@
 // (target attributes), chosen at run time: the rest of the library needs no special flags.
 #include "quantized.hpp"
 
+#include "simd.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -11,7 +13,12 @@
 #include <stdexcept>
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #define FASTRNN_QUANT_X86 1
 #endif
 
@@ -67,6 +74,25 @@ bool fast(Precision p) {
   return p == Precision::Int8 ? cpu_vnni() : cpu_bf16();
 }
 
+// AMX: the CPU has the tile unit with bf16 and int8 products, and Linux grants this process
+// the tile data state (arch_prctl ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA).
+bool cpu_amx() {
+#if defined(FASTRNN_QUANT_X86) && defined(__linux__) && defined(SYS_arch_prctl)
+  static const bool yes = [] {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    const unsigned need = (1u << 22) | (1u << 24) | (1u << 25);  // AMX-BF16, -TILE, -INT8
+    if ((d & need) != need) return false;
+    return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+  }();
+  return yes;
+#else
+  return false;
+#endif
+}
+
+bool amx(Precision p) { return fast(p) && cpu_amx(); }
+
 // ---- portable tiles -------------------------------------------------------------------------
 
 template <int G, int MR>
@@ -116,18 +142,25 @@ template <int G, int MR>
 __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) void bf16_tile_avx512(
     const std::uint32_t* A, index_t lda, index_t Kg, const std::uint32_t* P, float* out) {
   __m512 acc[MR][G];
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
     for (int g = 0; g < G; ++g) acc[r][g] = _mm512_setzero_ps();
   for (index_t k = 0; k < Kg; ++k) {
     __m512bh b[G];
+#pragma GCC unroll 4
     for (int g = 0; g < G; ++g)
       b[g] = (__m512bh)_mm512_loadu_si512(P + (k * G + g) * QW);
+#pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(A[r * lda + k]));
+#pragma GCC unroll 4
       for (int g = 0; g < G; ++g) acc[r][g] = _mm512_dpbf16_ps(acc[r][g], a, b[g]);
     }
   }
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
     for (int g = 0; g < G; ++g) _mm512_storeu_ps(out + (r * G + g) * QW, acc[r][g]);
 }
 
@@ -135,20 +168,100 @@ template <int G, int MR>
 __attribute__((target("avx512vnni,avx512f,avx512bw"))) void int8_tile_avx512(
     const std::uint32_t* A, index_t lda, index_t Kg, const std::uint32_t* P, std::int32_t* out) {
   __m512i acc[MR][G];
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
     for (int g = 0; g < G; ++g) acc[r][g] = _mm512_setzero_si512();
   for (index_t k = 0; k < Kg; ++k) {
     __m512i b[G];
+#pragma GCC unroll 4
     for (int g = 0; g < G; ++g) b[g] = _mm512_loadu_si512(P + (k * G + g) * QW);
+#pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m512i a = _mm512_set1_epi32(static_cast<int>(A[r * lda + k]));
+#pragma GCC unroll 4
       for (int g = 0; g < G; ++g) acc[r][g] = _mm512_dpbusd_epi32(acc[r][g], a, b[g]);
     }
   }
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
     for (int g = 0; g < G; ++g) _mm512_storeu_si512(out + (r * G + g) * QW, acc[r][g]);
 }
 #endif
+
+#ifdef FASTRNN_QUANT_X86
+struct alignas(64) TileConfig {
+  std::uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  std::uint16_t colsb[16] = {};
+  std::uint8_t rows[16] = {};
+};
+
+// 16 rows of A x unit block P of G gates, Kp words deep (a multiple of 16), into out
+// [16][G][QW] (float for bf16, int32 for int8). Tiles (configured by TileScope): 0..3 the
+// gates' sums, 4 A, 5..7 B.
+template <int G, bool kInt8>
+__attribute__((target("amx-tile,amx-bf16,amx-int8"))) void amx_tile(
+    const std::uint32_t* A, index_t lda, index_t Kp, const std::uint32_t* P, void* out) {
+  _tile_zero(0);
+  if constexpr (G > 1) _tile_zero(1);
+  if constexpr (G > 2) _tile_zero(2);
+  if constexpr (G > 3) _tile_zero(3);
+  const index_t sa = lda * 4, sb = G * QW * 4;
+  for (index_t k = 0; k < Kp; k += 16) {
+    const std::uint32_t* b = P + k * G * QW;
+    _tile_loadd(4, A + k, sa);
+    _tile_loadd(5, b, sb);
+    if constexpr (G > 1) _tile_loadd(6, b + QW, sb);
+    if constexpr (G > 2) _tile_loadd(7, b + 2 * QW, sb);
+    if constexpr (kInt8) {
+      _tile_dpbusd(0, 4, 5);
+      if constexpr (G > 1) _tile_dpbusd(1, 4, 6);
+      if constexpr (G > 2) _tile_dpbusd(2, 4, 7);
+    } else {
+      _tile_dpbf16ps(0, 4, 5);
+      if constexpr (G > 1) _tile_dpbf16ps(1, 4, 6);
+      if constexpr (G > 2) _tile_dpbf16ps(2, 4, 7);
+    }
+    if constexpr (G > 3) {
+      _tile_loadd(5, b + 3 * QW, sb);
+      if constexpr (kInt8) _tile_dpbusd(3, 4, 5);
+      else _tile_dpbf16ps(3, 4, 5);
+    }
+  }
+  auto* o = static_cast<std::uint32_t*>(out);
+  _tile_stored(0, o, sb);
+  if constexpr (G > 1) _tile_stored(1, o + QW, sb);
+  if constexpr (G > 2) _tile_stored(2, o + 2 * QW, sb);
+  if constexpr (G > 3) _tile_stored(3, o + 3 * QW, sb);
+}
+
+// Every tile 16 rows of 64 bytes.
+__attribute__((target("amx-tile"))) void amx_configure() {
+  TileConfig cfg;
+  for (int t = 0; t < 8; ++t) {
+    cfg.colsb[t] = 64;
+    cfg.rows[t] = 16;
+  }
+  // Not _tile_loadconfig: GCC 12's declares only the pointer as read, so the stores that fill
+  // the configuration can be dropped as dead.
+  asm volatile("ldtilecfg %0" : : "m"(cfg));
+}
+
+__attribute__((target("amx-tile"))) void amx_release() { _tile_release(); }
+#endif
+
+// int8: out[r][i] = float(acc[r][i] - corr[i]) * s_w[i] * s_a[r] for unit block u.
+template <int G>
+void dequantize(const Matrix& M, const std::int32_t* acc, const float* ascale, int mr,
+                index_t u, float* out) {
+  const float* sw = M.scale.data() + u * G * QW;
+  const std::int32_t* corr = M.corr.data() + u * G * QW;
+  for (int r = 0; r < mr; ++r)
+    for (int i = 0; i < G * QW; ++i)
+      out[r * G * QW + i] =
+          static_cast<float>(acc[r * G * QW + i] - corr[i]) * sw[i] * ascale[r];
+}
 
 // The tile for G gates and MR rows, on the chosen implementation.
 template <int G, int MR>
@@ -167,12 +280,21 @@ void tile(const Matrix& M, bool use_fast, const std::uint32_t* A, index_t lda,
   else
 #endif
     int8_tile_portable<G, MR>(A, lda, M.Kg, P, acc);
-  const float* sw = M.scale.data() + u * G * QW;
-  const std::int32_t* corr = M.corr.data() + u * G * QW;
-  for (int r = 0; r < MR; ++r)
-    for (int i = 0; i < G * QW; ++i)
-      out[r * G * QW + i] =
-          static_cast<float>(acc[r * G * QW + i] - corr[i]) * sw[i] * ascale[r];
+  dequantize<G>(M, acc, ascale, MR, u, out);
+}
+
+// mr rows (4 <= mr <= 16) of an AMX tile.
+template <int G>
+void tile_amx(const Matrix& M, const std::uint32_t* A, index_t lda, const float* ascale, int mr,
+              index_t u, float* out) {
+#ifdef FASTRNN_QUANT_X86
+  if (M.precision == Precision::BFloat16) return amx_tile<G, false>(A, lda, M.Kp, M.block(u), out);
+  alignas(64) std::int32_t acc[kTileRowsMax * G * QW];
+  amx_tile<G, true>(A, lda, M.Kp, M.block(u), acc);
+  dequantize<G>(M, acc, ascale, mr, u, out);
+#else
+  (void)M; (void)A; (void)lda; (void)ascale; (void)mr; (void)u; (void)out;
+#endif
 }
 
 template <int G, int MR = max_rows(G)>
@@ -192,9 +314,10 @@ void Matrix::pack(Precision p, const float* M, index_t k_rows, index_t h, int ga
   H = h;
   G = gates;
   Kg = words(p, K);
+  Kp = padded_words(p, K);
   nub = (H + QW - 1) / QW;
   const index_t GH = G * H, n = per_word(p);
-  data.assign(static_cast<std::size_t>(nub) * Kg * G * QW, 0u);
+  data.assign(static_cast<std::size_t>(nub) * Kp * G * QW, 0u);
   scale.assign(p == Precision::Int8 ? nub * G * QW : 0, 0.0f);
   corr.assign(p == Precision::Int8 ? nub * G * QW : 0, 0);
   for (index_t u = 0; u < nub; ++u)
@@ -223,46 +346,121 @@ void Matrix::pack(Precision p, const float* M, index_t k_rows, index_t h, int ga
           } else {
             bits = bf16(v);
           }
-          data[((u * Kg + k / n) * G + g) * QW + l] |= bits << (32 / n * (k % n));
+          data[((u * Kp + k / n) * G + g) * QW + l] |= bits << (32 / n * (k % n));
         }
         if (p == Precision::Int8) corr[(u * G + g) * QW + l] = 128 * sum;
       }
 }
 
+namespace {
+
+using VF = simd::V<float>;
+using VI = simd::VI;
+constexpr int VW = simd::kW<float>;
+typedef std::uint16_t VU16 __attribute__((vector_size(VW * 2)));
+typedef std::uint8_t VU8 __attribute__((vector_size(VW)));
+
+// bf16() of every lane.
+inline VI bf16_lanes(VF v) {
+  const VI b = simd::bits<VI>(v);
+  const VI rounded = (b + 0x7fff + ((b >> 16) & 1)) >> 16;
+  const VI nan = ((b >> 16) | 0x40) & 0xffff;
+  return (b & 0x7fffffff) > 0x7f800000 ? nan : rounded & 0xffff;
+}
+
+// rint() of lanes within +-2^22 (round to nearest even, as nearbyint in the default mode).
+inline VF round_lanes(VF v) {
+  const float magic = 12582912.0f;  // 1.5 * 2^23
+  return (v + magic) - magic;
+}
+
+// One row as bfloat16 (element k at halfword k) or as q + 128 bytes (element k at byte k):
+// the word layout of quantized.hpp; the rest up to `bytes` zeroed.
+void bf16_row(const float* v, index_t K, std::uint16_t* o) {
+  index_t k = 0;
+  for (; k + VW <= K; k += VW) {
+    const VU16 h = __builtin_convertvector(bf16_lanes(simd::load(v + k)), VU16);
+    std::memcpy(o + k, &h, sizeof(h));
+  }
+  for (; k < K; ++k) o[k] = static_cast<std::uint16_t>(bf16(v[k]));
+}
+
+// Returns the row's scale.
+float int8_row(const float* v, index_t K, std::uint8_t* o) {
+  VF mx{}, poison{};
+  index_t k = 0;
+  for (; k + VW <= K; k += VW) {
+    const VF x = simd::load(v + k);
+    mx = simd::vabs(x) > mx ? simd::vabs(x) : mx;
+    poison += x * 0.0f;   // NaN when any value is not finite
+  }
+  float m = 0.0f, bad = 0.0f;
+  for (int l = 0; l < VW; ++l) {
+    m = std::max(m, mx[l]);
+    bad += poison[l];
+  }
+  for (index_t j = k; j < K; ++j) {
+    m = std::max(m, std::fabs(v[j]));
+    bad += v[j] * 0.0f;
+  }
+  // Non-finite rows: scale NaN (propagates to the outputs), no integer conversion of NaN.
+  const bool finite = bad == 0.0f;
+  const float inv = (finite && m > 0.0f) ? 127.0f / m : 0.0f;
+  for (k = 0; k + VW <= K; k += VW) {
+    VF prod = simd::load(v + k) * inv;
+#ifdef FASTRNN_QUANT_X86
+    asm("" : "+v"(prod));   // rounded on its own, as rint(v * inv): no fused multiply-add
+#endif
+    VF q = finite ? round_lanes(prod) : VF{};
+    q = q > 127.0f ? simd::splat(127.0f) : q < -127.0f ? simd::splat(-127.0f) : q;
+    const VU8 b = __builtin_convertvector(__builtin_convertvector(q, VI) + 128, VU8);
+    std::memcpy(o + k, &b, sizeof(b));
+  }
+  for (; k < K; ++k) o[k] = static_cast<std::uint8_t>((finite ? q8(v[k], inv) : 0) + 128);
+  return finite ? m / 127.0f : std::numeric_limits<float>::quiet_NaN();
+}
+
+}  // namespace
+
 void quantize_rows(Precision p, const float* x, index_t ldx, index_t rows, index_t K,
                    std::uint32_t* out, index_t ldo, float* scales) {
-  const index_t Kg = words(p, K);
+  const bool i8 = p == Precision::Int8;
+  const index_t used = i8 ? K : 2 * K;   // bytes of the K values
   for (index_t r = 0; r < rows; ++r) {
-    const float* v = x + r * ldx;
-    std::uint32_t* o = out + r * ldo;
-    if (p == Precision::BFloat16) {
-      for (index_t k = 0; k < Kg; ++k) {
-        const std::uint32_t lo = bf16(v[2 * k]);
-        o[k] = lo | (2 * k + 1 < K ? bf16(v[2 * k + 1]) << 16 : 0u);
-      }
-      continue;
-    }
-    float mx = 0.0f;
-    for (index_t k = 0; k < K; ++k) mx = std::max(mx, std::fabs(v[k]));
-    bool finite = true;
-    for (index_t k = 0; k < K; ++k) finite = finite && std::isfinite(v[k]);
-    // Non-finite rows: scale NaN (propagates to the outputs), no integer conversion of NaN.
-    const float inv = (finite && mx > 0.0f) ? 127.0f / mx : 0.0f;
-    scales[r] = finite ? mx / 127.0f : std::numeric_limits<float>::quiet_NaN();
-    for (index_t k = 0; k < Kg; ++k) {
-      std::uint32_t w = 0;
-      for (int j = 0; j < 4; ++j) {
-        const index_t kk = 4 * k + j;
-        const int q = kk < K ? q8(v[kk], inv) : 0;
-        w |= static_cast<std::uint32_t>(q + 128) << (8 * j);
-      }
-      o[k] = w;
-    }
+    auto* o = reinterpret_cast<std::uint8_t*>(out + r * ldo);
+    if (i8) scales[r] = int8_row(x + r * ldx, K, o);
+    else bf16_row(x + r * ldx, K, reinterpret_cast<std::uint16_t*>(o));
+    // Padding: q = 0 (byte 128) up to the word boundary, then zero words.
+    const index_t word_end = words(p, K) * 4;
+    std::memset(o + used, i8 ? 128 : 0, word_end - used);
+    std::memset(o + word_end, 0, ldo * 4 - word_end);
   }
 }
 
+TileScope::TileScope(Precision p) : on_(amx(p)) {
+#ifdef FASTRNN_QUANT_X86
+  if (on_) amx_configure();
+#endif
+}
+
+TileScope::~TileScope() {
+#ifdef FASTRNN_QUANT_X86
+  if (on_) amx_release();
+#endif
+}
+
+int tile_rows(Precision p, int G) { return amx(p) ? kTileRowsMax : max_rows(G); }
+
 void product_tile(const Matrix& M, const std::uint32_t* A, index_t lda, const float* ascale,
                   int mr, index_t u, float* out) {
+  if (mr >= 4 && amx(M.precision)) {
+    switch (M.G) {
+      case 1: return tile_amx<1>(M, A, lda, ascale, mr, u, out);
+      case 3: return tile_amx<3>(M, A, lda, ascale, mr, u, out);
+      case 4: return tile_amx<4>(M, A, lda, ascale, mr, u, out);
+      default: break;
+    }
+  }
   const bool use_fast = fast(M.precision);
   switch (M.G) {
     case 1: return tile_rows<1>(M, use_fast, A, lda, ascale, mr, u, out);
@@ -276,11 +474,12 @@ std::size_t workspace_bytes(const RnnSpec& s, Precision p, int gates) {
   const std::size_t B = s.batch, T = s.steps, G = gates;
   const std::size_t nt = s.threads > 0 ? s.threads : get_num_threads();
   const std::size_t nub = (s.hidden + QW - 1) / QW, Hp = nub * QW;
-  const std::size_t kx = words(p, s.input), kh = words(p, s.hidden);
+  const std::size_t kx = padded_words(p, s.input), kh = padded_words(p, s.hidden);
+  const std::size_t R = kTileRowsMax;
   // Every buffer of the loop (quantized_loop.hpp), each rounded up to 64 bytes.
   const std::size_t floats = T * B * nub * G * QW + 5 * B * Hp + 2 * nub * G * QW +
-                             nt * (B + max_rows(gates) * G * QW) + B * T;
-  const std::size_t n_words = B * T * kx + nt * B * kh;
+                             nt * (B + R * G * QW) + B * T + R;
+  const std::size_t n_words = (B * T + R) * kx + nt * (B + R) * kh;
   return 4 * (floats + n_words) + 16 * 64;
 }
 
@@ -290,6 +489,7 @@ std::size_t workspace_bytes(const RnnSpec& s, Precision p, int gates) {
 const char* precision_isa(Precision p) {
   if (p == Precision::Float32) return "float32";
   if (!detail::quant::fast(p)) return "portable";
+  if (detail::quant::cpu_amx()) return p == Precision::Int8 ? "amx_int8" : "amx_bf16";
   return p == Precision::Int8 ? "avx512_vnni" : "avx512_bf16";
 }
 

@@ -23,14 +23,15 @@ void quantized_forward_pass(const RnnSpec& spec, const ForwardArgs<float>& a,
   const FlushDenormals flush;
   constexpr int G = CellT::gates, NA = CellT::accumulators, W = simd::kW<float>;
   constexpr int SUB = QW / W;  // element-wise vectors per product unit block
-  constexpr int MR = quant::max_rows(G);
+  constexpr int TR = quant::kTileRowsMax;
   constexpr bool has_c = CellT::states == 2;
   const Precision prec = qw.U.precision;
   const Geo g(spec, G);
   const Units ue(g.H, G, W);                 // the element-wise blocks (bias layout)
   const index_t nub = qw.U.nub, Hp = nub * QW, row = nub * G * QW;
   const typename CellT::template Fused<float> cell(FwdContext<float>{g, spec, a});
-  const index_t B = g.B, Tn = g.T, H = g.H, D = g.D, kx = qw.W.Kg, kh = qw.U.Kg;
+  const index_t B = g.B, Tn = g.T, H = g.H, D = g.D, kx = qw.W.Kp, kh = qw.U.Kp;
+  const int MR = quant::tile_rows(prec, G);
   const int nthreads = team_size(spec);
   Carver<float> ws{static_cast<float*>(workspace)};
   float* xproj = ws.take(Tn * B * row);
@@ -39,11 +40,12 @@ void quantized_forward_pass(const RnnSpec& spec, const ForwardArgs<float>& a,
   float* lastbuf = ws.take(B * Hp);
   float* xbias = ws.take(ue.row());
   float* rbias = ws.take(ue.row());
-  float* xscale = ws.take(B * Tn);
-  float* hscale = ws.take(nthreads * B);
-  float* tiles = ws.take(nthreads * MR * G * QW);
-  auto* xq = reinterpret_cast<std::uint32_t*>(ws.take(B * Tn * kx));
-  auto* hq = reinterpret_cast<std::uint32_t*>(ws.take(nthreads * B * kh));
+  // Activation buffers have TR rows more: a tile reads TR rows from its first.
+  float* xscale = ws.take(B * Tn + TR);
+  float* hscale = ws.take(nthreads * (B + TR));
+  float* tiles = ws.take(nthreads * TR * G * QW);
+  auto* xq = reinterpret_cast<std::uint32_t*>(ws.take((B * Tn + TR) * kx));
+  auto* hq = reinterpret_cast<std::uint32_t*>(ws.take(nthreads * (B + TR) * kh));
   const bool carry_out = a.mask && !spec.zero_output_for_mask;
   pack_units<float>(ue, 1, 0, ue.nub, [&](index_t, index_t c) { return cell.folded_bias(c); },
                     xbias);
@@ -55,6 +57,7 @@ void quantized_forward_pass(const RnnSpec& spec, const ForwardArgs<float>& a,
 #endif
   {
     const FlushDenormals flush_in_thread;
+    const quant::TileScope tiles_in_thread(prec);
 #ifdef FASTRNN_OPENMP
     const int nt = omp_get_num_threads(), id = omp_get_thread_num();
 #else
@@ -77,7 +80,7 @@ void quantized_forward_pass(const RnnSpec& spec, const ForwardArgs<float>& a,
       const Block rb = my_block(B);
       r0 = rb.b0; r1 = rb.b0 + rb.nb;
     }
-    float* tile = tiles + id * MR * G * QW;
+    float* tile = tiles + id * TR * G * QW;
     for (index_t b = r0; b < r1; ++b)
       for (index_t u = u0; u < u1; ++u)
         for (index_t t = 0; t < Tn; t += MR) {
@@ -102,8 +105,8 @@ void quantized_forward_pass(const RnnSpec& spec, const ForwardArgs<float>& a,
     if (columns) barrier.wait();
     // The rows this thread quantises each step: its own, or all of them (columns).
     const index_t q0 = columns ? 0 : r0, q1 = columns ? B : r1;
-    std::uint32_t* myhq = hq + id * B * kh;
-    float* myhs = hscale + id * B;
+    std::uint32_t* myhq = hq + id * (B + TR) * kh;
+    float* myhs = hscale + id * (B + TR);
     for (index_t s = 0; s < Tn; ++s) {
       const index_t tin = g.tin(s);
       quant::quantize_rows(prec, h + q0 * Hp, Hp, q1 - q0, H, myhq + q0 * kh, kh, myhs + q0);
