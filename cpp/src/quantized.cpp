@@ -253,20 +253,20 @@ __attribute__((target("amx-tile"))) void amx_release() { _tile_release(); }
 
 // int8: out[r][i] = float(acc[r][i] - corr[i]) * s_w[i] * s_a[r] for unit block u.
 template <int G>
-void dequantize(const Matrix& M, const std::int32_t* acc, const float* ascale, int mr,
-                index_t u, float* out) {
+void dequantize(const Matrix& M, const std::int32_t* acc, const float* ascale, index_t lds,
+                int mr, index_t u, float* out) {
   const float* sw = M.scale.data() + u * G * QW;
   const std::int32_t* corr = M.corr.data() + u * G * QW;
   for (int r = 0; r < mr; ++r)
     for (int i = 0; i < G * QW; ++i)
       out[r * G * QW + i] =
-          static_cast<float>(acc[r * G * QW + i] - corr[i]) * sw[i] * ascale[r];
+          static_cast<float>(acc[r * G * QW + i] - corr[i]) * sw[i] * ascale[r * lds];
 }
 
 // The tile for G gates and MR rows, on the chosen implementation.
 template <int G, int MR>
 void tile(const Matrix& M, bool use_fast, const std::uint32_t* A, index_t lda,
-          const float* ascale, index_t u, float* out) {
+          const float* ascale, index_t lds, index_t u, float* out) {
   const std::uint32_t* P = M.block(u);
   if (M.precision == Precision::BFloat16) {
 #ifdef FASTRNN_QUANT_X86
@@ -280,30 +280,30 @@ void tile(const Matrix& M, bool use_fast, const std::uint32_t* A, index_t lda,
   else
 #endif
     int8_tile_portable<G, MR>(A, lda, M.Kg, P, acc);
-  dequantize<G>(M, acc, ascale, MR, u, out);
+  dequantize<G>(M, acc, ascale, lds, MR, u, out);
 }
 
 // mr rows (4 <= mr <= 16) of an AMX tile.
 template <int G>
-void tile_amx(const Matrix& M, const std::uint32_t* A, index_t lda, const float* ascale, int mr,
-              index_t u, float* out) {
+void tile_amx(const Matrix& M, const std::uint32_t* A, index_t lda, const float* ascale,
+              index_t lds, int mr, index_t u, float* out) {
 #ifdef FASTRNN_QUANT_X86
   if (M.precision == Precision::BFloat16) return amx_tile<G, false>(A, lda, M.Kp, M.block(u), out);
   alignas(64) std::int32_t acc[kTileRowsMax * G * QW];
   amx_tile<G, true>(A, lda, M.Kp, M.block(u), acc);
-  dequantize<G>(M, acc, ascale, mr, u, out);
+  dequantize<G>(M, acc, ascale, lds, mr, u, out);
 #else
-  (void)M; (void)A; (void)lda; (void)ascale; (void)mr; (void)u; (void)out;
+  (void)M; (void)A; (void)lda; (void)ascale; (void)lds; (void)mr; (void)u; (void)out;
 #endif
 }
 
 template <int G, int MR = max_rows(G)>
 void tile_rows(const Matrix& M, bool use_fast, const std::uint32_t* A, index_t lda,
-               const float* ascale, int mr, index_t u, float* out) {
+               const float* ascale, index_t lds, int mr, index_t u, float* out) {
   if constexpr (MR > 1) {
-    if (mr < MR) return tile_rows<G, MR - 1>(M, use_fast, A, lda, ascale, mr, u, out);
+    if (mr < MR) return tile_rows<G, MR - 1>(M, use_fast, A, lda, ascale, lds, mr, u, out);
   }
-  tile<G, MR>(M, use_fast, A, lda, ascale, u, out);
+  tile<G, MR>(M, use_fast, A, lda, ascale, lds, u, out);
 }
 
 }  // namespace
@@ -452,20 +452,20 @@ TileScope::~TileScope() {
 int tile_rows(Precision p, int G) { return amx(p) ? kTileRowsMax : max_rows(G); }
 
 void product_tile(const Matrix& M, const std::uint32_t* A, index_t lda, const float* ascale,
-                  int mr, index_t u, float* out) {
+                  index_t lds, int mr, index_t u, float* out) {
   if (mr >= 4 && amx(M.precision)) {
     switch (M.G) {
-      case 1: return tile_amx<1>(M, A, lda, ascale, mr, u, out);
-      case 3: return tile_amx<3>(M, A, lda, ascale, mr, u, out);
-      case 4: return tile_amx<4>(M, A, lda, ascale, mr, u, out);
+      case 1: return tile_amx<1>(M, A, lda, ascale, lds, mr, u, out);
+      case 3: return tile_amx<3>(M, A, lda, ascale, lds, mr, u, out);
+      case 4: return tile_amx<4>(M, A, lda, ascale, lds, mr, u, out);
       default: break;
     }
   }
   const bool use_fast = fast(M.precision);
   switch (M.G) {
-    case 1: return tile_rows<1>(M, use_fast, A, lda, ascale, mr, u, out);
-    case 3: return tile_rows<3>(M, use_fast, A, lda, ascale, mr, u, out);
-    case 4: return tile_rows<4>(M, use_fast, A, lda, ascale, mr, u, out);
+    case 1: return tile_rows<1>(M, use_fast, A, lda, ascale, lds, mr, u, out);
+    case 3: return tile_rows<3>(M, use_fast, A, lda, ascale, lds, mr, u, out);
+    case 4: return tile_rows<4>(M, use_fast, A, lda, ascale, lds, mr, u, out);
     default: throw std::logic_error("quantized product: unsupported gate count");
   }
 }
@@ -477,9 +477,10 @@ std::size_t workspace_bytes(const RnnSpec& s, Precision p, int gates) {
   const std::size_t kx = padded_words(p, s.input), kh = padded_words(p, s.hidden);
   const std::size_t R = kTileRowsMax;
   // Every buffer of the loop (quantized_loop.hpp), each rounded up to 64 bytes.
-  const std::size_t floats = T * B * nub * G * QW + 5 * B * Hp + 2 * nub * G * QW +
-                             nt * (B + R * G * QW) + B * T + R;
-  const std::size_t n_words = (B * T + R) * kx + nt * (B + R) * kh;
+  const std::size_t xproj = precompute_input(s.batch) ? T * B * nub * G * QW : 0;
+  const std::size_t floats = xproj + 5 * B * Hp + 2 * nub * G * QW + nt * (B + 2 * R * G * QW) +
+                             (T + R) * B;
+  const std::size_t n_words = (T + R) * B * kx + nt * (B + R) * kh;
   return 4 * (floats + n_words) + 16 * 64;
 }
 

@@ -87,10 +87,15 @@ class TileScope {
   bool on_;
 };
 
-// out[r][g][l] (r < mr, g < G, l < QW) = row r of A (Kp words, ld lda; int8 scale ascale[r])
-// times unit block u of M, dequantised: one tile. out holds kTileRowsMax * G * QW floats.
+// Whether the loop computes x W for all steps before it (batches too small for a tile of
+// rows: tiles over time steps instead), or in each step.
+inline bool precompute_input(index_t batch) { return batch < 4; }
+
+// out[r][g][l] (r < mr, g < G, l < QW) = row r of A (Kp words, ld lda; int8 scale
+// ascale[r * lds]) times unit block u of M, dequantised: one tile. out holds
+// kTileRowsMax * G * QW floats.
 void product_tile(const Matrix& M, const std::uint32_t* A, index_t lda, const float* ascale,
-                  int mr, index_t u, float* out);
+                  index_t lds, int mr, index_t u, float* out);
 
 // Bytes of workspace of quantized_forward_pass (quantized_loop.hpp) for G = gates.
 std::size_t workspace_bytes(const RnnSpec& s, Precision p, int gates);

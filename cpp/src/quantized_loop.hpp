@@ -4,9 +4,11 @@
 // products replaced by quantized ones, and the cell's element-wise step (Fused<float>::block)
 // unchanged, so gate orders and activations have one source.
 //
-// Before the loop, x rows are quantised and x W computed for all steps (time-major
-// [T, B, nub*G*16]); each step quantises the h rows it multiplies (per thread: a thread of
-// the column split quantises all rows itself, which spares a second barrier per step).
+// Before the loop, all x rows are quantised (time-major: row t*B + b). Each step quantises the
+// h rows it multiplies (per thread: a thread of the column split quantises all rows itself,
+// which spares a second barrier per step), and computes x W and h U of each tile of rows,
+// or, for batches below 4 rows (tiles too thin for AMX), reads x W computed for all steps
+// before the loop (time-major [T, B, nub*G*16]: tiles over time instead).
 #pragma once
 
 #include "fused.hpp"
@@ -33,18 +35,20 @@ void quantized_forward_pass(const RnnSpec& spec, const ForwardArgs<float>& a,
   const index_t B = g.B, Tn = g.T, H = g.H, D = g.D, kx = qw.W.Kp, kh = qw.U.Kp;
   const int MR = quant::tile_rows(prec, G);
   const int nthreads = team_size(spec);
+  const bool pre = quant::precompute_input(B);
   Carver<float> ws{static_cast<float*>(workspace)};
-  float* xproj = ws.take(Tn * B * row);
+  float* xproj = pre ? ws.take(Tn * B * row) : nullptr;
   float* hbuf = ws.take(2 * B * Hp);
   float* cbuf = ws.take(B * Hp);
   float* lastbuf = ws.take(B * Hp);
   float* xbias = ws.take(ue.row());
   float* rbias = ws.take(ue.row());
-  // Activation buffers have TR rows more: a tile reads TR rows from its first.
-  float* xscale = ws.take(B * Tn + TR);
+  // Activation buffers have TR rows more (x: TR steps more): a tile reads TR rows from its
+  // first (x, precomputed: TR steps).
+  float* xscale = ws.take((Tn + TR) * B);
   float* hscale = ws.take(nthreads * (B + TR));
-  float* tiles = ws.take(nthreads * TR * G * QW);
-  auto* xq = reinterpret_cast<std::uint32_t*>(ws.take((B * Tn + TR) * kx));
+  float* tiles = ws.take(2 * nthreads * TR * G * QW);
+  auto* xq = reinterpret_cast<std::uint32_t*>(ws.take((Tn + TR) * B * kx));
   auto* hq = reinterpret_cast<std::uint32_t*>(ws.take(nthreads * (B + TR) * kh));
   const bool carry_out = a.mask && !spec.zero_output_for_mask;
   pack_units<float>(ue, 1, 0, ue.nub, [&](index_t, index_t c) { return cell.folded_bias(c); },
@@ -63,10 +67,11 @@ void quantized_forward_pass(const RnnSpec& spec, const ForwardArgs<float>& a,
 #else
     const int nt = 1, id = 0;
 #endif
-    // x rows quantised by all threads, then each thread's share of x W.
-    const Block xb = my_block(B * Tn);
-    quant::quantize_rows(prec, a.x + xb.b0 * D, D, xb.nb, D, xq + xb.b0 * kx, kx,
-                         xscale + xb.b0);
+    // x rows quantised by all threads (time-major), then each thread's share of x W.
+    const Block xb = my_block(Tn);
+    for (index_t t = xb.b0; t < xb.b0 + xb.nb; ++t)
+      quant::quantize_rows(prec, a.x + t * D, Tn * D, B, D, xq + t * B * kx, kx,
+                           xscale + t * B);
 #ifdef FASTRNN_OPENMP
 #pragma omp barrier
 #endif
@@ -80,13 +85,14 @@ void quantized_forward_pass(const RnnSpec& spec, const ForwardArgs<float>& a,
       const Block rb = my_block(B);
       r0 = rb.b0; r1 = rb.b0 + rb.nb;
     }
-    float* tile = tiles + id * TR * G * QW;
-    for (index_t b = r0; b < r1; ++b)
+    float* tile = tiles + 2 * id * TR * G * QW;
+    float* xtile = tile + TR * G * QW;
+    for (index_t b = r0; pre && b < r1; ++b)
       for (index_t u = u0; u < u1; ++u)
         for (index_t t = 0; t < Tn; t += MR) {
           const int mr = static_cast<int>(std::min<index_t>(MR, Tn - t));
-          quant::product_tile(qw.W, xq + (b * Tn + t) * kx, kx, xscale + b * Tn + t, mr, u,
-                              tile);
+          quant::product_tile(qw.W, xq + (t * B + b) * kx, B * kx, xscale + t * B + b, B, mr,
+                              u, tile);
           for (int i = 0; i < mr; ++i)
             std::memcpy(xproj + ((t + i) * B + b) * row + u * G * QW, tile + i * G * QW,
                         G * QW * sizeof(float));
@@ -113,10 +119,19 @@ void quantized_forward_pass(const RnnSpec& spec, const ForwardArgs<float>& a,
       for (index_t u = u0; u < u1; ++u)
         for (index_t r = r0; r < r1; r += MR) {
           const int mr = static_cast<int>(std::min<index_t>(MR, r1 - r));
-          quant::product_tile(qw.U, myhq + r * kh, kh, myhs + r, mr, u, tile);
+          quant::product_tile(qw.U, myhq + r * kh, kh, myhs + r, 1, mr, u, tile);
+          const float* xrows = xtile;   // x W of the tile's rows, [mr][G][QW] (ld xld)
+          index_t xld = G * QW;
+          if (pre) {
+            xrows = xproj + (tin * B + r) * row + u * G * QW;
+            xld = row;
+          } else {
+            quant::product_tile(qw.W, xq + (tin * B + r) * kx, kx, xscale + tin * B + r, 1, mr,
+                                u, xtile);
+          }
           for (int i = 0; i < mr; ++i) {
-            const float* hp = tile + i * G * QW;                         // h U, [G][QW]
-            const float* xp = xproj + (tin * B + r + i) * row + u * G * QW;  // x W
+            const float* hp = tile + i * G * QW;   // h U, [G][QW]
+            const float* xp = xrows + i * xld;
             for (int j = 0; j < SUB; ++j) {
               const index_t eu = u * SUB + j, col = eu * W;
               if (col >= H) break;
