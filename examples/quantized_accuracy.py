@@ -117,7 +117,11 @@ def main(argv=None):
     args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     nn = _common.load_framework("fastrnn")
+    json_path = os.path.join(args.out, "quantized_accuracy.json")
     rows, data_cache = [], {}
+    if os.path.exists(json_path):   # earlier runs' rows (e.g. other --only subsets) are kept
+        with open(json_path) as f:
+            rows = json.load(f)["rows"]
     for script, mod, name in selected(args.only):
         c = config_of(mod, args.max_epochs)
         key = (c.num_words, c.maxlen)
@@ -132,8 +136,10 @@ def main(argv=None):
             continue
         r = {"notebook": mod.CONFIG["notebook"], "model": name, "epochs": c.epochs,
              "seed": args.seed, **evaluate(nn, mod, name, c, data, path)}
-        rows.append(r)
-        with open(os.path.join(args.out, "quantized_accuracy.json"), "w") as f:
+        rows = [o for o in rows if (o["notebook"], o["model"], o["epochs"], o["seed"]) !=
+                (r["notebook"], r["model"], r["epochs"], r["seed"])] + [r]
+        rows.sort(key=lambda o: (o["notebook"], o["model"]))
+        with open(json_path, "w") as f:
             json.dump({"machine": _common.machine_info(), "command": sys.argv, "rows": rows},
                       f, indent=1)
         with open(os.path.join(args.out, "quantized_accuracy.md"), "w") as f:

@@ -105,8 +105,10 @@ def assert_close(ours, theirs, atol, rtol):
 
 
 # ---- the kernel object, against the oracle ------------------------------------------------
-# (B, T, D, H): partial unit blocks; H=128 LSTM and H=256 GRU split threads by unit columns.
-SIZES = [(3, 5, 6, 20), (7, 4, 33, 40)]
+# (B, T, D, H): partial unit blocks; batches below 4 (x W before the loop), of thin tiles and
+# (40: a thread's rows > 16) of wide AMX tiles. H=128 LSTM and H=256 GRU split threads by
+# unit columns.
+SIZES = [(3, 5, 6, 20), (7, 4, 33, 40), (40, 3, 20, 24)]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -145,9 +147,11 @@ def test_column_split_matches_reference(monkeypatch, isa, mode, cell, H):
     assert_close(out, r_out, **TIGHT)
 
 
-def test_int8_paths_agree_bitwise_and_bf16_closely():
-    """VNNI and the portable loop do the same integer arithmetic; bf16 differs by sums only."""
-    x, w, m, init = problem("lstm", 5, 6, 10, 40, seed=11, mask=True)
+@pytest.mark.parametrize("batch", [5, 40])
+def test_int8_paths_agree_bitwise_and_bf16_closely(batch):
+    """AMX, VNNI and the portable loop do the same integer arithmetic; bf16 differs by sums
+    only."""
+    x, w, m, init = problem("lstm", batch, 6, 10, 40, seed=11, mask=True)
     k = _core.RnnKernel("lstm", 10, 40)
     k.bind_weights(w["kernel"], w["recurrent_kernel"], w["bias"])
     results = {}

@@ -236,6 +236,61 @@ __attribute__((target("amx-tile,amx-bf16,amx-int8"))) void amx_tile(
   if constexpr (G > 3) _tile_stored(3, o + 3 * QW, sb);
 }
 
+// 32 rows of A (two A tiles) x gates [g0, g0 + GP) of unit block P (G gates), into out
+// [32][G][QW]: each weight tile loaded serves both halves. Tiles: 0, 1 (rows 0-15, 16-31) of
+// gate g0, 2, 3 of gate g0 + 1, 4, 5 A, 6, 7 B.
+template <int GP, bool kInt8>
+__attribute__((target("amx-tile,amx-bf16,amx-int8"))) void amx_pass32(
+    const std::uint32_t* A, index_t lda, index_t Kp, const std::uint32_t* P, int G, int g0,
+    std::uint32_t* out) {
+  _tile_zero(0);
+  _tile_zero(1);
+  if constexpr (GP > 1) {
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+  const index_t sa = lda * 4, sb = G * QW * 4;
+  const std::uint32_t* A1 = A + 16 * lda;
+  for (index_t k = 0; k < Kp; k += 16) {
+    const std::uint32_t* b = P + k * G * QW + g0 * QW;
+    _tile_loadd(4, A + k, sa);
+    _tile_loadd(5, A1 + k, sa);
+    _tile_loadd(6, b, sb);
+    if constexpr (kInt8) {
+      _tile_dpbusd(0, 4, 6);
+      _tile_dpbusd(1, 5, 6);
+    } else {
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 5, 6);
+    }
+    if constexpr (GP > 1) {
+      _tile_loadd(7, b + QW, sb);
+      if constexpr (kInt8) {
+        _tile_dpbusd(2, 4, 7);
+        _tile_dpbusd(3, 5, 7);
+      } else {
+        _tile_dpbf16ps(2, 4, 7);
+        _tile_dpbf16ps(3, 5, 7);
+      }
+    }
+  }
+  std::uint32_t* o = out + g0 * QW;
+  _tile_stored(0, o, sb);
+  _tile_stored(1, o + 16 * G * QW, sb);
+  if constexpr (GP > 1) {
+    _tile_stored(2, o + QW, sb);
+    _tile_stored(3, o + 16 * G * QW + QW, sb);
+  }
+}
+
+template <int G, bool kInt8>
+void amx_tile32(const std::uint32_t* A, index_t lda, index_t Kp, const std::uint32_t* P,
+                void* out) {
+  auto* o = static_cast<std::uint32_t*>(out);
+  for (int g0 = 0; g0 + 1 < G; g0 += 2) amx_pass32<2, kInt8>(A, lda, Kp, P, G, g0, o);
+  if constexpr (G % 2 == 1) amx_pass32<1, kInt8>(A, lda, Kp, P, G, G - 1, o);
+}
+
 // Every tile 16 rows of 64 bytes.
 __attribute__((target("amx-tile"))) void amx_configure() {
   TileConfig cfg;
@@ -283,14 +338,19 @@ void tile(const Matrix& M, bool use_fast, const std::uint32_t* A, index_t lda,
   dequantize<G>(M, acc, ascale, lds, MR, u, out);
 }
 
-// mr rows (4 <= mr <= 16) of an AMX tile.
+// mr rows (4 <= mr <= 32) of AMX tiles.
 template <int G>
 void tile_amx(const Matrix& M, const std::uint32_t* A, index_t lda, const float* ascale,
               index_t lds, int mr, index_t u, float* out) {
 #ifdef FASTRNN_QUANT_X86
-  if (M.precision == Precision::BFloat16) return amx_tile<G, false>(A, lda, M.Kp, M.block(u), out);
+  const bool wide = mr > 16;
+  if (M.precision == Precision::BFloat16) {
+    if (wide) return amx_tile32<G, false>(A, lda, M.Kp, M.block(u), out);
+    return amx_tile<G, false>(A, lda, M.Kp, M.block(u), out);
+  }
   alignas(64) std::int32_t acc[kTileRowsMax * G * QW];
-  amx_tile<G, true>(A, lda, M.Kp, M.block(u), acc);
+  if (wide) amx_tile32<G, true>(A, lda, M.Kp, M.block(u), acc);
+  else amx_tile<G, true>(A, lda, M.Kp, M.block(u), acc);
   dequantize<G>(M, acc, ascale, lds, mr, u, out);
 #else
   (void)M; (void)A; (void)lda; (void)ascale; (void)lds; (void)mr; (void)u; (void)out;

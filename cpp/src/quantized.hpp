@@ -16,8 +16,9 @@
 // after the sum; the portable loop does the same integer arithmetic (identical results).
 // Then y = float(acc) * s_w[c] * s_a.
 //
-// Products: AMX tiles (TDPBF16PS / TDPBUSD: 16 rows x 16 columns per instruction) for tiles of
-// 4 or more rows where the CPU and the OS allow AMX, else AVX-512 (BF16 / VNNI) register
+// Products: AMX tiles (TDPBF16PS / TDPBUSD: 16 rows x 16 columns per instruction; 32 rows
+// share each weight tile loaded when there are more than 16) for tiles of 4 or more rows where
+// the CPU and the OS allow AMX, else AVX-512 (BF16 / VNNI) register
 // tiles, else portable loops. int8 results are the same integers on every path; bfloat16 sums
 // run in float32 in an order that differs between paths (last bits).
 //
@@ -44,7 +45,7 @@ constexpr int QW = 16;
 inline int per_word(Precision p) { return p == Precision::Int8 ? 4 : 2; }
 inline index_t words(Precision p, index_t K) { return (K + per_word(p) - 1) / per_word(p); }
 inline index_t padded_words(Precision p, index_t K) { return (words(p, K) + 15) / 16 * 16; }
-constexpr int kTileRowsMax = 16;   // rows an AMX tile reads from its first
+constexpr int kTileRowsMax = 32;   // rows a product tile may read from its first (AMX: 2x16)
 
 // One packed [K, G*H] matrix (see the top of this file).
 struct Matrix {
@@ -71,7 +72,7 @@ void quantize_rows(Precision p, const float* x, index_t ldx, index_t rows, index
 
 // The largest row count of one AVX-512 register tile for G gates.
 constexpr int max_rows(int G) { return G >= 4 ? 6 : 8; }
-// The rows a loop should hand product_tile at once: 16 with AMX, else max_rows(G).
+// The rows a loop should hand product_tile at once: 32 with AMX, else max_rows(G).
 int tile_rows(Precision p, int G);
 
 // The AMX tile configuration of the calling thread, for its product_tile calls in this
