@@ -191,6 +191,16 @@ __attribute__((target("avx512vnni,avx512f,avx512bw"))) void int8_tile_avx512(
 #endif
 
 #ifdef FASTRNN_QUANT_X86
+// Tile c += tile a x tile b, int8 (u8 x s8) or bfloat16; tile numbers are literals (the
+// intrinsics paste them into the instruction).
+#define FASTRNN_TDP(kInt8, c, a, b)    \
+  do {                                 \
+    if constexpr (kInt8)               \
+      _tile_dpbusd(c, a, b);           \
+    else                               \
+      _tile_dpbf16ps(c, a, b);         \
+  } while (0)
+
 struct alignas(64) TileConfig {
   std::uint8_t palette = 1, start_row = 0, reserved[14] = {};
   std::uint16_t colsb[16] = {};
@@ -214,19 +224,12 @@ __attribute__((target("amx-tile,amx-bf16,amx-int8"))) void amx_tile(
     _tile_loadd(5, b, sb);
     if constexpr (G > 1) _tile_loadd(6, b + QW, sb);
     if constexpr (G > 2) _tile_loadd(7, b + 2 * QW, sb);
-    if constexpr (kInt8) {
-      _tile_dpbusd(0, 4, 5);
-      if constexpr (G > 1) _tile_dpbusd(1, 4, 6);
-      if constexpr (G > 2) _tile_dpbusd(2, 4, 7);
-    } else {
-      _tile_dpbf16ps(0, 4, 5);
-      if constexpr (G > 1) _tile_dpbf16ps(1, 4, 6);
-      if constexpr (G > 2) _tile_dpbf16ps(2, 4, 7);
-    }
+    FASTRNN_TDP(kInt8, 0, 4, 5);
+    if constexpr (G > 1) FASTRNN_TDP(kInt8, 1, 4, 6);
+    if constexpr (G > 2) FASTRNN_TDP(kInt8, 2, 4, 7);
     if constexpr (G > 3) {
       _tile_loadd(5, b + 3 * QW, sb);
-      if constexpr (kInt8) _tile_dpbusd(3, 4, 5);
-      else _tile_dpbf16ps(3, 4, 5);
+      FASTRNN_TDP(kInt8, 3, 4, 5);
     }
   }
   auto* o = static_cast<std::uint32_t*>(out);
@@ -256,22 +259,12 @@ __attribute__((target("amx-tile,amx-bf16,amx-int8"))) void amx_pass32(
     _tile_loadd(4, A + k, sa);
     _tile_loadd(5, A1 + k, sa);
     _tile_loadd(6, b, sb);
-    if constexpr (kInt8) {
-      _tile_dpbusd(0, 4, 6);
-      _tile_dpbusd(1, 5, 6);
-    } else {
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(1, 5, 6);
-    }
+    FASTRNN_TDP(kInt8, 0, 4, 6);
+    FASTRNN_TDP(kInt8, 1, 5, 6);
     if constexpr (GP > 1) {
       _tile_loadd(7, b + QW, sb);
-      if constexpr (kInt8) {
-        _tile_dpbusd(2, 4, 7);
-        _tile_dpbusd(3, 5, 7);
-      } else {
-        _tile_dpbf16ps(2, 4, 7);
-        _tile_dpbf16ps(3, 5, 7);
-      }
+      FASTRNN_TDP(kInt8, 2, 4, 7);
+      FASTRNN_TDP(kInt8, 3, 5, 7);
     }
   }
   std::uint32_t* o = out + g0 * QW;
