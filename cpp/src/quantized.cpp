@@ -138,55 +138,86 @@ void int8_tile_portable(const std::uint32_t* A, index_t lda, index_t Kg, const s
 
 // ---- AVX-512 tiles --------------------------------------------------------------------------
 #ifdef FASTRNN_QUANT_X86
+// Tiles of 1 or 2 rows split the sum over k in two halves (even and odd k), each with its own
+// accumulators, so that twice as many independent chains hide the instructions' latency.
+template <int MR>
+constexpr int k_split() { return MR <= 2 ? 2 : 1; }
+
 template <int G, int MR>
 __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) void bf16_tile_avx512(
     const std::uint32_t* A, index_t lda, index_t Kg, const std::uint32_t* P, float* out) {
-  __m512 acc[MR][G];
+  constexpr int KS = k_split<MR>();
+  __m512 acc[KS][MR][G];
+#pragma GCC unroll 2
+  for (int s = 0; s < KS; ++s)
 #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r)
+    for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-    for (int g = 0; g < G; ++g) acc[r][g] = _mm512_setzero_ps();
-  for (index_t k = 0; k < Kg; ++k) {
+      for (int g = 0; g < G; ++g) acc[s][r][g] = _mm512_setzero_ps();
+  index_t k = 0;
+  auto step = [&](index_t kk, auto& a_) {
     __m512bh b[G];
 #pragma GCC unroll 4
     for (int g = 0; g < G; ++g)
-      b[g] = (__m512bh)_mm512_loadu_si512(P + (k * G + g) * QW);
+      b[g] = (__m512bh)_mm512_loadu_si512(P + (kk * G + g) * QW);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
-      const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(A[r * lda + k]));
+      const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(A[r * lda + kk]));
 #pragma GCC unroll 4
-      for (int g = 0; g < G; ++g) acc[r][g] = _mm512_dpbf16_ps(acc[r][g], a, b[g]);
+      for (int g = 0; g < G; ++g) a_[r][g] = _mm512_dpbf16_ps(a_[r][g], a, b[g]);
     }
+  };
+  for (; k + KS <= Kg; k += KS) {
+#pragma GCC unroll 2
+    for (int s = 0; s < KS; ++s) step(k + s, acc[s]);
   }
+  for (; k < Kg; ++k) step(k, acc[0]);
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-    for (int g = 0; g < G; ++g) _mm512_storeu_ps(out + (r * G + g) * QW, acc[r][g]);
+    for (int g = 0; g < G; ++g) {
+      __m512 v = acc[0][r][g];
+      if constexpr (KS > 1) v = _mm512_add_ps(v, acc[1][r][g]);
+      _mm512_storeu_ps(out + (r * G + g) * QW, v);
+    }
 }
 
 template <int G, int MR>
 __attribute__((target("avx512vnni,avx512f,avx512bw"))) void int8_tile_avx512(
     const std::uint32_t* A, index_t lda, index_t Kg, const std::uint32_t* P, std::int32_t* out) {
-  __m512i acc[MR][G];
+  constexpr int KS = k_split<MR>();
+  __m512i acc[KS][MR][G];
+#pragma GCC unroll 2
+  for (int s = 0; s < KS; ++s)
 #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r)
+    for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-    for (int g = 0; g < G; ++g) acc[r][g] = _mm512_setzero_si512();
-  for (index_t k = 0; k < Kg; ++k) {
+      for (int g = 0; g < G; ++g) acc[s][r][g] = _mm512_setzero_si512();
+  index_t k = 0;
+  auto step = [&](index_t kk, auto& a_) {
     __m512i b[G];
 #pragma GCC unroll 4
-    for (int g = 0; g < G; ++g) b[g] = _mm512_loadu_si512(P + (k * G + g) * QW);
+    for (int g = 0; g < G; ++g) b[g] = _mm512_loadu_si512(P + (kk * G + g) * QW);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
-      const __m512i a = _mm512_set1_epi32(static_cast<int>(A[r * lda + k]));
+      const __m512i a = _mm512_set1_epi32(static_cast<int>(A[r * lda + kk]));
 #pragma GCC unroll 4
-      for (int g = 0; g < G; ++g) acc[r][g] = _mm512_dpbusd_epi32(acc[r][g], a, b[g]);
+      for (int g = 0; g < G; ++g) a_[r][g] = _mm512_dpbusd_epi32(a_[r][g], a, b[g]);
     }
+  };
+  for (; k + KS <= Kg; k += KS) {
+#pragma GCC unroll 2
+    for (int s = 0; s < KS; ++s) step(k + s, acc[s]);
   }
+  for (; k < Kg; ++k) step(k, acc[0]);
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-    for (int g = 0; g < G; ++g) _mm512_storeu_si512(out + (r * G + g) * QW, acc[r][g]);
+    for (int g = 0; g < G; ++g) {
+      __m512i v = acc[0][r][g];
+      if constexpr (KS > 1) v = _mm512_add_epi32(v, acc[1][r][g]);
+      _mm512_storeu_si512(out + (r * G + g) * QW, v);
+    }
 }
 #endif
 
