@@ -154,24 +154,22 @@ __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) void bf16_tile_a
     for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
       for (int g = 0; g < G; ++g) acc[s][r][g] = _mm512_setzero_ps();
-  index_t k = 0;
-  auto step = [&](index_t kk, auto& a_) {
-    __m512bh b[G];
-#pragma GCC unroll 4
-    for (int g = 0; g < G; ++g)
-      b[g] = (__m512bh)_mm512_loadu_si512(P + (kk * G + g) * QW);
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(A[r * lda + kk]));
-#pragma GCC unroll 4
-      for (int g = 0; g < G; ++g) a_[r][g] = _mm512_dpbf16_ps(a_[r][g], a, b[g]);
-    }
-  };
-  for (; k + KS <= Kg; k += KS) {
+  for (index_t k0 = 0; k0 < Kg; k0 += KS)
 #pragma GCC unroll 2
-    for (int s = 0; s < KS; ++s) step(k + s, acc[s]);
-  }
-  for (; k < Kg; ++k) step(k, acc[0]);
+    for (int s = 0; s < KS; ++s) {
+      const index_t k = k0 + s;
+      if (KS > 1 && k >= Kg) break;
+      __m512bh b[G];
+#pragma GCC unroll 4
+      for (int g = 0; g < G; ++g)
+        b[g] = (__m512bh)_mm512_loadu_si512(P + (k * G + g) * QW);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(A[r * lda + k]));
+#pragma GCC unroll 4
+        for (int g = 0; g < G; ++g) acc[s][r][g] = _mm512_dpbf16_ps(acc[s][r][g], a, b[g]);
+      }
+    }
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
@@ -193,23 +191,21 @@ __attribute__((target("avx512vnni,avx512f,avx512bw"))) void int8_tile_avx512(
     for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
       for (int g = 0; g < G; ++g) acc[s][r][g] = _mm512_setzero_si512();
-  index_t k = 0;
-  auto step = [&](index_t kk, auto& a_) {
-    __m512i b[G];
-#pragma GCC unroll 4
-    for (int g = 0; g < G; ++g) b[g] = _mm512_loadu_si512(P + (kk * G + g) * QW);
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      const __m512i a = _mm512_set1_epi32(static_cast<int>(A[r * lda + kk]));
-#pragma GCC unroll 4
-      for (int g = 0; g < G; ++g) a_[r][g] = _mm512_dpbusd_epi32(a_[r][g], a, b[g]);
-    }
-  };
-  for (; k + KS <= Kg; k += KS) {
+  for (index_t k0 = 0; k0 < Kg; k0 += KS)
 #pragma GCC unroll 2
-    for (int s = 0; s < KS; ++s) step(k + s, acc[s]);
-  }
-  for (; k < Kg; ++k) step(k, acc[0]);
+    for (int s = 0; s < KS; ++s) {
+      const index_t k = k0 + s;
+      if (KS > 1 && k >= Kg) break;
+      __m512i b[G];
+#pragma GCC unroll 4
+      for (int g = 0; g < G; ++g) b[g] = _mm512_loadu_si512(P + (k * G + g) * QW);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512i a = _mm512_set1_epi32(static_cast<int>(A[r * lda + k]));
+#pragma GCC unroll 4
+        for (int g = 0; g < G; ++g) acc[s][r][g] = _mm512_dpbusd_epi32(acc[s][r][g], a, b[g]);
+      }
+    }
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
