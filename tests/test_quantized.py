@@ -101,7 +101,8 @@ def assert_close(ours, theirs, atol, rtol):
     ours, theirs = np.asarray(ours), np.asarray(theirs)
     assert np.all(np.isfinite(ours))
     err = np.abs(ours - theirs) - (atol + rtol * np.abs(theirs))
-    assert err.max() <= 0, f"max excess {err.max():.3g}, max |diff| {np.abs(ours - theirs).max():.3g}"
+    diff = np.abs(ours - theirs).max()
+    assert err.max() <= 0, f"max excess {err.max():.3g}, max |diff| {diff:.3g}"
 
 
 # ---- the kernel object, against the oracle ------------------------------------------------
@@ -253,7 +254,8 @@ def test_stateful_stream_is_quantized():
 def test_refusals(tmp_path):
     model = seed_like_model(LSTM(8))
     model.compile("rmsprop", "binary_crossentropy")
-    with pytest.raises(ValueError, match=r"mode expected one of \('int8', 'bfloat16'\), got 'int4'"):
+    with pytest.raises(ValueError,
+                       match=r"mode expected one of \('int8', 'bfloat16'\), got 'int4'"):
         model.quantize("int4")
     with pytest.raises(ValueError, match="mode expected one of .* got None"):
         model.quantize()

@@ -558,9 +558,10 @@ std::size_t workspace_bytes(const RnnSpec& s, Precision p, int gates) {
   const std::size_t R = kTileRowsMax;
   // Every buffer of the loop (quantized_loop.hpp), each rounded up to 64 bytes.
   const std::size_t xproj = precompute_input(s.batch) ? T * B * nub * G * QW : 0;
+  // x quantised: one copy per thread at most (column split).
   const std::size_t floats = xproj + 5 * B * Hp + 2 * nub * G * QW + nt * (B + 2 * R * G * QW) +
-                             (T + R) * B;
-  const std::size_t n_words = (T + R) * B * kx + nt * (B + R) * kh;
+                             nt * (T + R) * B;
+  const std::size_t n_words = nt * (T + R) * B * kx + nt * (B + R) * kh;
   return 4 * (floats + n_words) + 16 * 64;
 }
 

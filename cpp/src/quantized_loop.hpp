@@ -4,9 +4,9 @@
 // products replaced by quantized ones, and the cell's element-wise step (Fused<float>::block)
 // unchanged, so gate orders and activations have one source.
 //
-// Before the loop, all x rows are quantised (time-major: row t*B + b). Each step quantises the
-// h rows it multiplies (per thread: a thread of the column split quantises all rows itself,
-// which spares a second barrier per step), and computes x W and h U of each tile of rows,
+// Before the loop, each thread quantises the x rows it multiplies (time-major: row t*B + b),
+// and each step the h rows (a thread of the column split: all rows, into its own buffers,
+// which spares barriers), and computes x W and h U of each tile of rows,
 // or, for batches below 4 rows (tiles too thin for AMX), reads x W computed for all steps
 // before the loop (time-major [T, B, nub*G*16]: tiles over time instead).
 #pragma once
@@ -36,6 +36,7 @@ void quantized_forward_pass(const RnnSpec& spec, const ForwardArgs<float>& a,
   const int MR = quant::tile_rows(prec, G);
   const int nthreads = team_size(spec);
   const bool pre = quant::precompute_input(B);
+  const bool columns = split_columns(B, H, G, nthreads, MR);
   Carver<float> ws{static_cast<float*>(workspace)};
   float* xproj = pre ? ws.take(Tn * B * row) : nullptr;
   float* hbuf = ws.take(2 * B * Hp);
@@ -45,10 +46,11 @@ void quantized_forward_pass(const RnnSpec& spec, const ForwardArgs<float>& a,
   float* rbias = ws.take(ue.row());
   // Activation buffers have TR rows more (x: TR steps more): a tile reads TR rows from its
   // first (x, precomputed: TR steps).
-  float* xscale = ws.take((Tn + TR) * B);
   float* hscale = ws.take(nthreads * (B + TR));
   float* tiles = ws.take(2 * nthreads * TR * G * QW);
-  auto* xq = reinterpret_cast<std::uint32_t*>(ws.take((Tn + TR) * B * kx));
+  const index_t xq_rows = (Tn + TR) * B, copies = columns ? nthreads : 1;  // one per thread
+  auto* xq_all = reinterpret_cast<std::uint32_t*>(ws.take(copies * xq_rows * kx));
+  float* xscale_all = ws.take(copies * xq_rows);
   auto* hq = reinterpret_cast<std::uint32_t*>(ws.take(nthreads * (B + TR) * kh));
   const bool carry_out = a.mask && !spec.zero_output_for_mask;
   pack_units<float>(ue, 1, 0, ue.nub, [&](index_t, index_t c) { return cell.folded_bias(c); },
@@ -67,15 +69,6 @@ void quantized_forward_pass(const RnnSpec& spec, const ForwardArgs<float>& a,
 #else
     const int nt = 1, id = 0;
 #endif
-    // x rows quantised by all threads (time-major), then each thread's share of x W.
-    const Block xb = my_block(Tn);
-    for (index_t t = xb.b0; t < xb.b0 + xb.nb; ++t)
-      quant::quantize_rows(prec, a.x + t * D, Tn * D, B, D, xq + t * B * kx, kx,
-                           xscale + t * B);
-#ifdef FASTRNN_OPENMP
-#pragma omp barrier
-#endif
-    const bool columns = split_columns(B, H, G, nt, MR);
     index_t r0 = 0, r1 = B, u0 = 0, u1 = nub;
     if (columns) {
       const Block ub = my_block(nub);
@@ -85,6 +78,12 @@ void quantized_forward_pass(const RnnSpec& spec, const ForwardArgs<float>& a,
       const Block rb = my_block(B);
       r0 = rb.b0; r1 = rb.b0 + rb.nb;
     }
+    // The x rows this thread multiplies, quantised: its own rows, or all of them (columns).
+    std::uint32_t* xq = xq_all + (columns ? id : 0) * xq_rows * kx;
+    float* xscale = xscale_all + (columns ? id : 0) * xq_rows;
+    for (index_t t = 0; t < Tn; ++t)
+      quant::quantize_rows(prec, a.x + (r0 * Tn + t) * D, Tn * D, r1 - r0, D,
+                           xq + (t * B + r0) * kx, kx, xscale + t * B + r0);
     float* tile = tiles + 2 * id * TR * G * QW;
     float* xtile = tile + TR * G * QW;
     for (index_t b = r0; pre && b < r1; ++b)
