@@ -94,7 +94,8 @@ def evaluate(nn, mod, name, c, data, path):
         t0 = time.perf_counter()
         scores = model.evaluate(x_test, y_test, batch_size=c.batch_size, verbose=0,
                                 return_dict=True)
-        out[mode] = {"accuracy": float(scores["accuracy"]), "loss": float(scores["loss"]),
+        acc = _common._accuracy_key(scores)   # the notebooks say "accuracy" or "acc"
+        out[mode] = {"accuracy": float(scores[acc]), "loss": float(scores["loss"]),
                      "eval_seconds": time.perf_counter() - t0}
         print(f"  {mode:<9} accuracy {out[mode]['accuracy']:.4f} loss {out[mode]['loss']:.4f}",
               flush=True)
