@@ -23,7 +23,9 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
+sys.path.insert(0, HERE)
 
+import common               # noqa: E402
 import fastrnn              # noqa: E402
 from fastrnn import _core   # noqa: E402
 
@@ -120,7 +122,7 @@ def main(argv=None):
                 "platform": platform.platform(),
                 "isa": {q: _core.precision_isa(q) for q in PRECISIONS}, "args": vars(args)}
         with open(args.out, "w") as f:
-            json.dump({"machine": info, "rows": rows}, f, indent=1)
+            json.dump(common.relative_paths({"machine": info, "rows": rows}), f, indent=1)
 
 
 if __name__ == "__main__":

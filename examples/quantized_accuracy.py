@@ -141,7 +141,9 @@ def main(argv=None):
                 (r["notebook"], r["model"], r["epochs"], r["seed"])] + [r]
         rows.sort(key=lambda o: (o["notebook"], o["model"]))
         with open(json_path, "w") as f:
-            json.dump({"machine": _common.machine_info(), "command": sys.argv, "rows": rows},
+            command = [os.path.relpath(a, _common.REPO_ROOT) if os.path.isabs(a) else a
+                       for a in sys.argv]   # no machine's absolute paths in results
+            json.dump({"machine": _common.machine_info(), "command": command, "rows": rows},
                       f, indent=1)
         with open(os.path.join(args.out, "quantized_accuracy.md"), "w") as f:
             f.write(markdown(rows))
