@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import reference as ref
 from fastrnn import Sequential, _core
-from fastrnn.layers import GRU, LSTM, Bidirectional, Dense, Embedding, SimpleRNN
+from fastrnn.layers import (GRU, LSTM, RNN, Bidirectional, Dense, Embedding, LSTMCell,
+                            SimpleRNN)
 
 LAYERS = {"simple_rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
 MODES = ("bfloat16", "int8")
@@ -277,6 +278,10 @@ def test_refusals(tmp_path):
     model.save_weights(str(tmp_path / "m.weights.h5"))   # the float32 weights
     with pytest.raises(ValueError, match="reset_after=True"):
         seed_like_model(GRU(8, reset_after=False)).quantize("int8")
+    generic = seed_like_model(Bidirectional(RNN(LSTMCell(4))))
+    with pytest.warns(UserWarning, match="RNN layers cannot be quantized"):
+        generic.quantize("int8")
+    assert generic.layers[1].quantization_mode is None
     k = _core.RnnKernel("lstm", 3, 4, dtype=np.float64)
     with pytest.raises(ValueError, match="float32"):
         k.set_precision("int8")

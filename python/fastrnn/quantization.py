@@ -15,13 +15,15 @@ Embedding, ...: they are skipped, as Keras skips layers without a quantized form
 weights are kept unchanged (`layer.weights`, `get_weights`, `save_weights` give them).
 Float32 remains the default and the parity reference.
 
-What it refuses: training (fit, or a call with training=True, raises RuntimeError: train in
+What it skips, with a warning (as Keras): layers that cannot be quantized inside a quantizable
+wrapper (Bidirectional(RNN(cell))). What it refuses: training (fit, or a call with training=True, raises RuntimeError: train in
 float32, then quantize), quantizing twice or before build (Keras' rules), float64 layers,
 GRU(reset_after=False), `config=` (Keras' QuantizationConfig objects), and `model.save` /
 `export` of a quantized model (ValueError: quantization is not stored; save the float32
 model and quantize after loading).
 """
 import re
+import warnings
 
 MODES = ("int8", "bfloat16")
 
@@ -81,7 +83,10 @@ def quantize_model(model, mode, config=None, filters=None, **kwargs):
                          "is not built yet (call build(input_shape) or fit/predict first).")
     for layer in _leaves(model.layers):
         if hasattr(layer, "quantize") and _matches(layer, filters):
-            layer.quantize(mode)
+            try:
+                layer.quantize(mode)
+            except NotImplementedError as e:   # Keras warns and goes on
+                warnings.warn(str(e), stacklevel=2)
 
 
 def quantized_modes(model):

@@ -122,14 +122,16 @@ class Bidirectional(Layer):
 
     @property
     def quantization_mode(self):
-        return self.forward_layer.quantization_mode
+        return getattr(self.forward_layer, "quantization_mode", None)
 
     def quantize(self, mode=None, type_check=True, config=None):
         """Both directions' layers (Layer.quantize of fastrnn's recurrent layers)."""
-        for sub in (self.forward_layer, self.backward_layer):
+        subs = (self.forward_layer, self.backward_layer)
+        for sub in subs:   # all checked before either changes
             if not hasattr(sub, "quantize"):
                 raise NotImplementedError(f"{self.name}: {type(sub).__name__} layers cannot "
                                           "be quantized")
+        for sub in subs:
             sub.quantize(mode, type_check=type_check, config=config)
 
     @property
