@@ -20,14 +20,16 @@
 // share each weight tile loaded when there are more than 16) for tiles of 4 or more rows where
 // the CPU and the OS allow AMX, else AVX-512 (BF16 / VNNI) register
 // tiles, else portable loops. int8 results are the same integers on every path; bfloat16 sums
-// run in float32 in an order that differs between paths (last bits).
+// run in float32 in an order that differs between paths, so bfloat16 results may differ in the
+// last bits with the batch size and thread count (which decide the rows of each tile).
 //
 // Layout: the H units are cut into blocks of QW = 16 (one 512-bit register of floats); a
 // matrix [K, G*H] becomes, per unit block u, Kp rows of G*16 32-bit words, each word holding
 // 2 bfloat16 (rows 2k, 2k+1) or 4 int8 (rows 4k..4k+3) of one column (zero past K and H);
 // Kp = Kg (the words K needs) rounded up to 16, an AMX tile's depth. Row g*16 + l of a
 // block's Kp x (G*16) words is AMX's B layout for gate g. Activation rows are Kp words (zero
-// past Kg) plus a float scale per row (int8); a tile may read up to 16 rows from its first.
+// past Kg) plus a float scale per row (int8); a tile may read up to kTileRowsMax rows from its
+// first (the buffers have that many rows more).
 #pragma once
 
 #include <cstddef>
