@@ -8,8 +8,8 @@ between kernel and oracle is float32 summation and h kept in float32, far below 
 quantisation step: TIGHT. Against the float32 result (the Keras-parity reference, unquantised)
 the difference is the quantisation itself: LOOSE (see there).
 
-Both product implementations run on every case: the CPU's (AVX512_BF16 / AVX512_VNNI where
-it has them) and the portable loops (`_core.set_precision_portable`).
+Every product implementation the CPU has runs on every case: AMX tiles, AVX512_BF16 /
+AVX512_VNNI register tiles, and the portable loops (`_core.limit_precision_isa`).
 """
 import numpy as np
 import pytest
@@ -30,11 +30,11 @@ TIGHT = dict(atol=2e-5, rtol=2e-5)
 LOOSE = {"bfloat16": dict(atol=0.02, rtol=0.02), "int8": dict(atol=0.05, rtol=0.05)}
 
 
-@pytest.fixture(params=["cpu", "portable"])
+@pytest.fixture(params=["best", "avx512", "portable"])
 def isa(request):
-    _core.set_precision_portable(request.param == "portable")
+    _core.limit_precision_isa(request.param)
     yield request.param
-    _core.set_precision_portable(False)
+    _core.limit_precision_isa("best")
 
 
 # ---- the rounding, in NumPy ----------------------------------------------------------------
@@ -157,16 +157,24 @@ def test_int8_paths_agree_bitwise_and_bf16_closely(batch):
     k = _core.RnnKernel("lstm", 10, 40)
     k.bind_weights(w["kernel"], w["recurrent_kernel"], w["bias"])
     results = {}
+    isas = ("best", "avx512", "portable")
     for mode in MODES:
         k.set_precision(mode)
-        for portable in (False, True):
-            _core.set_precision_portable(portable)
-            results[mode, portable] = k.forward(x, init, m, None, None, training=False)[0]
-    _core.set_precision_portable(False)
-    np.testing.assert_array_equal(results["int8", False], results["int8", True])
-    assert_close(results["bfloat16", False], results["bfloat16", True], atol=1e-6, rtol=1e-6)
+        for isa in isas:
+            _core.limit_precision_isa(isa)
+            results[mode, isa] = k.forward(x, init, m, None, None, training=False)[0]
+    _core.limit_precision_isa("best")
+    for isa in isas[1:]:
+        np.testing.assert_array_equal(results["int8", "best"], results["int8", isa])
+        assert_close(results["bfloat16", "best"], results["bfloat16", isa], atol=1e-6, rtol=1e-6)
     assert _core.precision_isa("float32") == "float32"
     assert _core.precision_isa("int8") in ("amx_int8", "avx512_vnni", "portable")
+    _core.limit_precision_isa("portable")
+    assert _core.precision_isa("bfloat16") == "portable"
+    _core.limit_precision_isa("best")
+    with pytest.raises(ValueError, match="isa: expected one of 'best', 'avx512', 'portable', "
+                                         "got 'sse'"):
+        _core.limit_precision_isa("sse")
 
 
 def test_weights_change_repacks():

@@ -365,11 +365,18 @@ void bind_rnn_kernel(py::module_& m) {
   m.def("precision_isa", [](const std::string& name) {
     return std::string(fastrnn::precision_isa(parse_precision(name)));
   }, py::arg("precision"),
-        "The instructions of reduced-precision products: 'avx512_bf16', 'avx512_vnni' or "
-        "'portable' ('float32' for float32).");
-  m.def("set_precision_portable", &fastrnn::set_precision_portable, py::arg("on"),
-        "Use the portable reduced-precision loops even where the CPU has the instructions "
-        "(tests).");
+        "The instructions of reduced-precision products: 'amx_bf16', 'amx_int8', "
+        "'avx512_bf16', 'avx512_vnni' or 'portable' ('float32' for float32).");
+  m.def("limit_precision_isa", [](const std::string& isa) {
+    const char* const names[] = {"best", "avx512", "portable"};
+    for (int i = 0; i < 3; ++i)
+      if (isa == names[i])
+        return fastrnn::limit_precision_isa(static_cast<fastrnn::PrecisionIsa>(i));
+    throw py::value_error("isa: expected one of 'best', 'avx512', 'portable', got '" + isa +
+                          "'");
+  }, py::arg("isa"),
+        "The best instructions reduced-precision products may use: 'best' (default), "
+        "'avx512' (no AMX) or 'portable' (plain loops); for tests of every path.");
   py::class_<Kernel>(m, "RnnKernel",
                      "A recurrent layer's kernel (see fastrnn/kernel.hpp): built once from the "
                      "cell, sizes and options; owns its workspaces and training cache.")

@@ -48,7 +48,7 @@ inline int q8(float v, float inv) {
   return static_cast<int>(std::min(127.0f, std::max(-127.0f, r)));
 }
 
-std::atomic<bool> g_portable{false};
+std::atomic<PrecisionIsa> g_limit{PrecisionIsa::Best};
 
 bool cpu_bf16() {
 #ifdef FASTRNN_QUANT_X86
@@ -70,7 +70,7 @@ bool cpu_vnni() {
 }
 
 bool fast(Precision p) {
-  if (g_portable.load(std::memory_order_relaxed)) return false;
+  if (g_limit.load(std::memory_order_relaxed) == PrecisionIsa::Portable) return false;
   return p == Precision::Int8 ? cpu_vnni() : cpu_bf16();
 }
 
@@ -91,7 +91,9 @@ bool cpu_amx() {
 #endif
 }
 
-bool amx(Precision p) { return fast(p) && cpu_amx(); }
+bool amx(Precision p) {
+  return g_limit.load(std::memory_order_relaxed) == PrecisionIsa::Best && fast(p) && cpu_amx();
+}
 
 // ---- portable tiles -------------------------------------------------------------------------
 
@@ -571,11 +573,11 @@ std::size_t workspace_bytes(const RnnSpec& s, Precision p, int gates) {
 const char* precision_isa(Precision p) {
   if (p == Precision::Float32) return "float32";
   if (!detail::quant::fast(p)) return "portable";
-  if (detail::quant::cpu_amx()) return p == Precision::Int8 ? "amx_int8" : "amx_bf16";
+  if (detail::quant::amx(p)) return p == Precision::Int8 ? "amx_int8" : "amx_bf16";
   return p == Precision::Int8 ? "avx512_vnni" : "avx512_bf16";
 }
 
-void set_precision_portable(bool on) {
-  detail::quant::g_portable.store(on, std::memory_order_relaxed);
+void limit_precision_isa(PrecisionIsa limit) {
+  detail::quant::g_limit.store(limit, std::memory_order_relaxed);
 }
 }  // namespace fastrnn

@@ -39,15 +39,18 @@
 
 namespace fastrnn {
 
-// The layer's weights: kernel [D,G*H], recurrent_kernel [H,G*H], bias [bias_size] (null
-// without use_bias). The kernel reads them at every call; they must outlive the calls.
 enum class Precision { Float32, BFloat16, Int8 };
 
-// The instructions of reduced-precision products in this process: "avx512_bf16",
-// "avx512_vnni" or "portable" (the CPU lacks them, or set_precision_portable(true)).
+// The instructions of reduced-precision products in this process: "amx_bf16", "amx_int8",
+// "avx512_bf16", "avx512_vnni" or "portable" (what the CPU has, within the limit below).
 const char* precision_isa(Precision p);
-// Use the portable loops even where the CPU has the instructions (tests of both paths).
-void set_precision_portable(bool on);
+// The best instructions those products may use: Best (default), Avx512 (no AMX), Portable
+// (plain loops): for tests of every path on one machine.
+enum class PrecisionIsa { Best, Avx512, Portable };
+void limit_precision_isa(PrecisionIsa limit);
+
+// The layer's weights: kernel [D,G*H], recurrent_kernel [H,G*H], bias [bias_size] (null
+// without use_bias). The kernel reads them at every call; they must outlive the calls.
 
 template <typename T>
 struct RnnWeights {
