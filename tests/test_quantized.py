@@ -296,6 +296,8 @@ def test_refusals(tmp_path):
     with pytest.raises(ValueError, match="precision: expected one of 'float32', 'bfloat16', "
                                          "'int8', got 'fp8'"):
         k.set_precision("fp8")
+    with pytest.raises(ValueError, match="int8 needs input and units <= 65536"):
+        _core.RnnKernel("simple_rnn", 70000, 2).set_precision("int8")
     k32 = _core.RnnKernel("lstm", 3, 4)
     k32.bind_weights(np.zeros((3, 16), np.float32), np.zeros((4, 16), np.float32),
                      np.zeros(16, np.float32))

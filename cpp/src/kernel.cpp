@@ -1,6 +1,7 @@
 // RnnKernel (fastrnn/kernel.hpp) on the low-level kernels of rnn.hpp, and its workspaces.
 #include "fastrnn/kernel.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
@@ -169,6 +170,10 @@ void RnnKernel<T>::set_precision(Precision p) {
       throw std::invalid_argument("RnnKernel: reduced precision needs a float32 kernel");
     RnnSpec s = impl_->spec;
     s.batch = s.steps = 1;
+    // int8 sums of K products of (q + 128) in [0, 255] and q_w in [-127, 127] fit int32 up to
+    // K = 66,000 (and the portable loop must not overflow).
+    if (p == Precision::Int8 && std::max(s.input, s.hidden) > 65536)
+      throw std::invalid_argument("RnnKernel: int8 needs input and units <= 65536");
     if (!detail::cell_ops(s.cell).fused(s))
       throw std::invalid_argument(std::string(cell().name) +
                                   ": no reduced-precision forward with these options "
