@@ -66,6 +66,15 @@ std::vector<py::object> state_list(const py::object& obj, const char* name, int 
   return items;
 }
 
+const char* const kPrecisionNames[] = {"float32", "bfloat16", "int8"};
+
+fastrnn::Precision parse_precision(const std::string& name) {
+  for (int i = 0; i < 3; ++i)
+    if (name == kPrecisionNames[i]) return static_cast<fastrnn::Precision>(i);
+  throw py::value_error("precision: expected one of 'float32', 'bfloat16', 'int8', got '" +
+                        name + "'");
+}
+
 class Kernel {
  public:
   Kernel(const std::string& cell, index_t input_dim, index_t units, const std::string& activation,
@@ -142,6 +151,17 @@ class Kernel {
     check_threads(threads);
     return f32_ ? stream_t(*f32_, x, states, return_sequences, threads)
                 : stream_t(*f64_, x, states, return_sequences, threads);
+  }
+
+  void set_precision(const std::string& name) {
+    const fastrnn::Precision p = parse_precision(name);
+    if (in_flight_.load() > 0)
+      throw std::runtime_error("set_precision: this kernel is running in another thread");
+    if (f32_) f32_->set_precision(p);
+    else f64_->set_precision(p);
+  }
+  std::string precision() const {
+    return kPrecisionNames[static_cast<int>(f32_ ? f32_->precision() : f64_->precision())];
   }
 
   void drop_packed_weights() {
@@ -358,6 +378,21 @@ class Kernel {
 }  // namespace
 
 void bind_rnn_kernel(py::module_& m) {
+  m.def("precision_isa", [](const std::string& name) {
+    return std::string(fastrnn::precision_isa(parse_precision(name)));
+  }, py::arg("precision"),
+        "The instructions of reduced-precision products: 'amx_bf16', 'amx_int8', "
+        "'avx512_bf16', 'avx512_vnni' or 'portable' ('float32' for float32).");
+  m.def("limit_precision_isa", [](const std::string& isa) {
+    const char* const names[] = {"best", "avx512", "portable"};
+    for (int i = 0; i < 3; ++i)
+      if (isa == names[i])
+        return fastrnn::limit_precision_isa(static_cast<fastrnn::PrecisionIsa>(i));
+    throw py::value_error("isa: expected one of 'best', 'avx512', 'portable', got '" + isa +
+                          "'");
+  }, py::arg("isa"),
+        "The best instructions reduced-precision products may use: 'best' (default), "
+        "'avx512' (no AMX) or 'portable' (plain loops); for tests of every path.");
   py::class_<Kernel>(m, "RnnKernel",
                      "A recurrent layer's kernel (see fastrnn/kernel.hpp): built once from the "
                      "cell, sizes and options; owns its workspaces and training cache.")
@@ -388,6 +423,12 @@ void bind_rnn_kernel(py::module_& m) {
            "last [B,H] without return_sequences). Reads the kernel's packed copy of the "
            "weights, made by the first such call after bind_weights or drop_packed_weights: "
            "call drop_packed_weights after the bound arrays change.")
+      .def("set_precision", &Kernel::set_precision, py::arg("precision"),
+           "'float32' (default), or 'bfloat16' / 'int8': inference calls then run the "
+           "products with the weights in that precision, on the kernel's packed copy "
+           "(made by the first call after bind_weights, drop_packed_weights or "
+           "set_precision); training calls raise. float32 kernels only.")
+      .def_property_readonly("precision", &Kernel::precision)
       .def("drop_packed_weights", &Kernel::drop_packed_weights,
            "Forget the packed copy of the weights that stream() reads (the bound arrays "
            "changed).")

@@ -10,6 +10,8 @@
 namespace fastrnn {
 namespace detail {
 
+namespace quant { struct Weights; }
+
 struct CellOps {
   CellInfo info;
   index_t (*bias_rows)(const RnnSpec&);
@@ -23,6 +25,9 @@ struct CellOps {
   void (*forward_d)(const RnnSpec&, const ForwardArgs<double>&);
   void (*backward_f)(const RnnSpec&, const BackwardArgs<float>&);
   void (*backward_d)(const RnnSpec&, const BackwardArgs<double>&);
+  // Reduced-precision inference (quantized_loop.hpp), its workspace in bytes.
+  void (*quantized_forward)(const RnnSpec&, const ForwardArgs<float>&, const quant::Weights&,
+                            void* workspace);
 
   void forward(const RnnSpec& s, const ForwardArgs<float>& a) const { forward_f(s, a); }
   void forward(const RnnSpec& s, const ForwardArgs<double>& a) const { forward_d(s, a); }

@@ -3,10 +3,13 @@
 // and registers the cell (its CellOps) as Cell::E.
 #pragma once
 
+#include <stdexcept>
+#include <string>
 #include <type_traits>
 
 #include "fused.hpp"
 #include "loop.hpp"
+#include "quantized_loop.hpp"
 
 namespace fastrnn {
 namespace detail {
@@ -40,6 +43,16 @@ std::size_t cell_forward_ws(const RnnSpec& s) {
 }
 
 template <typename CellT>
+void cell_quantized_forward(const RnnSpec& s, const ForwardArgs<float>& a,
+                            const quant::Weights& w, void* ws) {
+  if constexpr (HasFused<CellT>::value) {
+    if (CellT::fused(s)) return quantized_forward_pass<CellT>(s, a, w, ws);
+  }
+  throw std::invalid_argument(std::string(CellT::name) +
+                              ": no reduced-precision forward with these options");
+}
+
+template <typename CellT>
 constexpr CellOps make_cell_ops() {
   return CellOps{
       CellInfo{CellT::name, CellT::gates, CellT::states, CellT::uses_recurrent_activation,
@@ -47,7 +60,8 @@ constexpr CellOps make_cell_ops() {
       &CellT::bias_rows, &CellT::cache_width, &CellT::grad_arrays, &CellT::row_scratch,
       &cell_fused<CellT>, &cell_forward_ws<CellT>, &bwd_ws,
       &cell_forward<CellT, float>, &cell_forward<CellT, double>,
-      &backward_pass<CellT, float>, &backward_pass<CellT, double>};
+      &backward_pass<CellT, float>, &backward_pass<CellT, double>,
+      &cell_quantized_forward<CellT>};
 }
 
 }  // namespace detail

@@ -73,6 +73,8 @@ namespace detail {
   X(forward_workspace_size, std::size_t, (const RnnSpec& s), (s), forward_workspace_size)      \
   X(backward_workspace_size, std::size_t, (const RnnSpec& s), (s), backward_workspace_size)    \
   X(packed_weights_size, std::size_t, (const RnnSpec& s), (s), packed_weights_size)            \
+  X(precision_isa, const char*, (Precision p), (p), precision_isa)                             \
+  X(limit_precision_isa, void, (PrecisionIsa limit), (limit), limit_precision_isa)             \
   FASTRNN_ISA_TYPED_API(X, XT, float, f32)                                                     \
   FASTRNN_ISA_TYPED_API(X, XT, double, f64)                                                    \
   FASTRNN_ISA_INDEXED_API(X, XT, float, std::int32_t, f32_i32)                                 \
@@ -93,6 +95,8 @@ struct KernelOps {
   void (*backward)(void* k, const KernelBackward<T>& call);
   index_t (*trained_batch)(const void* k);
   index_t (*trained_steps)(const void* k);
+  void (*set_precision)(void* k, Precision p);
+  Precision (*precision)(const void* k);
 };
 
 struct IsaTable {

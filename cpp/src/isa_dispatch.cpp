@@ -72,6 +72,12 @@ index_t RnnKernel<T>::trained_batch() const { return impl_->ops.trained_batch(im
 template <typename T>
 index_t RnnKernel<T>::trained_steps() const { return impl_->ops.trained_steps(impl_->kernel); }
 
+template <typename T>
+void RnnKernel<T>::set_precision(Precision p) { impl_->ops.set_precision(impl_->kernel, p); }
+
+template <typename T>
+Precision RnnKernel<T>::precision() const { return impl_->ops.precision(impl_->kernel); }
+
 template class RnnKernel<float>;
 template class RnnKernel<double>;
 

@@ -23,6 +23,8 @@ constexpr KernelOps<T> kernel_ops() {
       [](void* k, const KernelBackward<T>& call) { static_cast<K*>(k)->backward(call); },
       [](const void* k) { return static_cast<const K*>(k)->trained_batch(); },
       [](const void* k) { return static_cast<const K*>(k)->trained_steps(); },
+      [](void* k, Precision p) { static_cast<K*>(k)->set_precision(p); },
+      [](const void* k) { return static_cast<const K*>(k)->precision(); },
   };
 }
 

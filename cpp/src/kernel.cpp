@@ -1,17 +1,21 @@
 // RnnKernel (fastrnn/kernel.hpp) on the low-level kernels of rnn.hpp, and its workspaces.
 #include "fastrnn/kernel.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <new>
 #include <stdexcept>
+#include <string>
+#include <type_traits>
 
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
 
 #include "cells.hpp"
+#include "quantized.hpp"
 #include "workspace.hpp"
 
 namespace fastrnn {
@@ -82,6 +86,25 @@ struct RnnKernel<T>::Impl {
   std::atomic<bool> packed_ready{false};
   detail::Workspace packed;
   const T* packed_data = nullptr;
+  // Reduced precision: the weights quantised for it (made by the first call, as above).
+  Precision precision = Precision::Float32;
+  std::atomic<bool> quantized_ready{false};
+  detail::quant::Weights quantized;
+
+  const detail::quant::Weights& quantized_weights() {
+    if (!quantized_ready.load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> lock(packing);
+      if (!quantized_ready.load(std::memory_order_relaxed)) {
+        const index_t G = cell_info(spec.cell).gates;
+        if constexpr (std::is_same<T, float>::value) {
+          quantized.U.pack(precision, weights.recurrent_kernel, spec.hidden, spec.hidden, G);
+          quantized.W.pack(precision, weights.kernel, spec.input, spec.hidden, G);
+        }
+        quantized_ready.store(true, std::memory_order_release);
+      }
+    }
+    return quantized;
+  }
 
   const T* packed_weights() {
     if (!packed_ready.load(std::memory_order_acquire)) {
@@ -139,7 +162,31 @@ void RnnKernel<T>::bind_weights(const RnnWeights<T>& w) {
 template <typename T>
 void RnnKernel<T>::drop_packed_weights() {
   impl_->packed_ready.store(false, std::memory_order_release);
+  impl_->quantized_ready.store(false, std::memory_order_release);
 }
+
+template <typename T>
+void RnnKernel<T>::set_precision(Precision p) {
+  if (p != Precision::Float32) {
+    if (!std::is_same<T, float>::value)
+      throw std::invalid_argument("RnnKernel: reduced precision needs a float32 kernel");
+    RnnSpec s = impl_->spec;
+    s.batch = s.steps = 1;
+    // int8 sums of K products of (q + 128) in [0, 255] and q_w in [-127, 127] fit int32 up to
+    // K = 66,000 (and the portable loop must not overflow).
+    if (p == Precision::Int8 && std::max(s.input, s.hidden) > 65536)
+      throw std::invalid_argument("RnnKernel: int8 needs input and units <= 65536");
+    if (!detail::cell_ops(s.cell).fused(s))
+      throw std::invalid_argument(std::string(cell().name) +
+                                  ": no reduced-precision forward with these options "
+                                  "(GRU needs reset_after=True)");
+  }
+  impl_->precision = p;
+  drop_packed_weights();
+}
+
+template <typename T>
+Precision RnnKernel<T>::precision() const { return impl_->precision; }
 
 template <typename T>
 const RnnWeights<T>& RnnKernel<T>::weights() const { return impl_->weights; }
@@ -160,6 +207,19 @@ void RnnKernel<T>::forward(const KernelForward<T>& c) {
   ForwardArgs<T> a{c.x, w.kernel, w.recurrent_kernel, w.bias, c.h0, c.c0, c.mask,
                    c.input_dropout, c.recurrent_dropout, c.outputs, c.last_output, c.h_n,
                    c.c_n};  // in the field order of rnn.hpp
+  if (k.precision != Precision::Float32) {
+    if (c.training)
+      throw std::logic_error("RnnKernel: training forward with reduced-precision weights "
+                             "(set_precision(Float32) first)");
+    if (c.input_dropout || c.recurrent_dropout)
+      throw std::invalid_argument("RnnKernel: dropout with reduced-precision weights");
+    if constexpr (std::is_same<T, float>::value) {
+      auto lease = detail::WorkspacePool::shared().take();
+      void* ws = (*lease).reserve(detail::quant::workspace_bytes(s, k.precision, cell().gates));
+      detail::cell_ops(s.cell).quantized_forward(s, a, k.quantized_weights(), ws);
+    }
+    return;
+  }
   std::unique_lock<std::mutex> lock(k.training, std::defer_lock);
   if (c.training) {
     if (!lock.try_lock())

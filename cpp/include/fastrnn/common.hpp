@@ -75,7 +75,9 @@
 //                                 thread's partial weight gradients after the loop
 //          Fused<T>, fused(spec), accumulators   optional: the step as one register block
 //                                 after the recurrent product (cpp/src/fused.hpp), used for
-//                                 forward calls where fused(spec) holds; lstm.cpp shows it
+//                                 forward calls where fused(spec) holds; lstm.cpp shows it;
+//                                 also the step of reduced-precision inference
+//                                 (cpp/src/quantized_loop.hpp), which needs it
 //        and ending with FASTRNN_DEFINE_CELL(LnLSTM, LnLstmCell) (instantiates the loops;
 //        cpp/src/define_cell.hpp).
 //     2. One line X(LnLSTM) in FASTRNN_CELLS below (the name Python sees is the traits' name).

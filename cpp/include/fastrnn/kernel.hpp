@@ -16,6 +16,14 @@
 // promises that the bound arrays have not changed since (an optimizer step changes them: call
 // drop_packed_weights after it).
 //
+// Precision: float32 by default (the parity reference). set_precision(BFloat16 or Int8) makes
+// inference calls (training == false) run the recurrent and input products with the weights
+// in that precision (cpp/src/quantized.hpp: rounding, scales, instructions), always on the
+// kernel's own packed copy, made by the first such call after bind_weights,
+// drop_packed_weights or set_precision; the cell's element-wise step stays float32. Training
+// calls then throw std::logic_error. float kernels only; cells with a fused forward only
+// (GRU: reset_after); no dropout.
+//
 // Threads: forward with training == false may run concurrently from any number of threads
 // (each call holds its own workspace). A training forward and the backward use the kernel's
 // cache, so they run one at a time: a training call while another one runs throws
@@ -31,8 +39,19 @@
 
 namespace fastrnn {
 
+enum class Precision { Float32, BFloat16, Int8 };
+
+// The instructions of reduced-precision products in this process: "amx_bf16", "amx_int8",
+// "avx512_bf16", "avx512_vnni" or "portable" (what the CPU has, within the limit below).
+const char* precision_isa(Precision p);
+// The best instructions those products may use: Best (default), Avx512 (no AMX), Portable
+// (plain loops): for tests of every path on one machine.
+enum class PrecisionIsa { Best, Avx512, Portable };
+void limit_precision_isa(PrecisionIsa limit);
+
 // The layer's weights: kernel [D,G*H], recurrent_kernel [H,G*H], bias [bias_size] (null
 // without use_bias). The kernel reads them at every call; they must outlive the calls.
+
 template <typename T>
 struct RnnWeights {
   const T* kernel = nullptr;
@@ -100,6 +119,11 @@ class RnnKernel {
   // Forget the packed copy of the weights (the bound arrays changed). Not concurrently with
   // calls, like bind_weights.
   void drop_packed_weights();
+
+  // Throws std::invalid_argument where reduced precision is not available (see above). Not
+  // concurrently with calls, like bind_weights.
+  void set_precision(Precision p);
+  Precision precision() const;
 
   // Throws std::logic_error before bind_weights, std::invalid_argument for bad dropout
   // groups, std::bad_alloc when memory runs out.

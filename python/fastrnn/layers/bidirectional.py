@@ -122,6 +122,20 @@ class Bidirectional(Layer):
             sub._weights_changed()
 
     @property
+    def quantization_mode(self):
+        return getattr(self.forward_layer, "quantization_mode", None)
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Both directions' layers (Layer.quantize of fastrnn's recurrent layers)."""
+        subs = (self.forward_layer, self.backward_layer)
+        for sub in subs:   # all checked before either changes
+            if not hasattr(sub, "quantize"):
+                raise NotImplementedError(f"{self.name}: {type(sub).__name__} layers cannot "
+                                          "be quantized")
+        for sub in subs:
+            sub.quantize(mode, type_check=type_check, config=config)
+
+    @property
     def _n_states(self):
         return self.forward_layer.state_count
 

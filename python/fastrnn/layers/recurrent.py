@@ -12,7 +12,7 @@ reads its packed copy of the weights, which is dropped whenever the weights may 
 """
 import numpy as np
 
-from .. import _core, constraints, initializers, ops, regularizers, threads
+from .. import _core, constraints, initializers, ops, quantization, regularizers, threads
 from .. import random as frandom
 from .base import Layer
 from .registry import register
@@ -112,6 +112,7 @@ class _RNN(Layer):
         self._weights_version = [0]
         self._packed_at = None
         self.initial_state_grads = None
+        self._quantization_mode = None
 
     def __getstate__(self):
         """copy/deepcopy: everything but the kernel object (rebuilt) and a pending forward."""
@@ -186,6 +187,28 @@ class _RNN(Layer):
         """The weights may change (set_weights, or a training call an update follows)."""
         self._weights_version[0] += 1
 
+    # -- reduced precision (fastrnn/quantization.py) ---------------------------------------
+    @property
+    def quantization_mode(self):
+        """"int8" or "bfloat16" after quantize, else None (Keras 3's name)."""
+        return self._quantization_mode
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Run inference with the weights in `mode` ("int8", or fastrnn's "bfloat16"); the
+        float32 weights are kept. Training the layer afterwards raises."""
+        if config is not None:
+            raise NotImplementedError("quantize: config is not supported by fastrnn")
+        quantization.check_layer(self, mode)
+        self._ready_kernel().set_precision(mode)
+        self._quantization_mode = mode
+
+    def _fresh_packed(self, kernel):
+        """Drops the kernel's packed weights if they may be stale (see _stream_key)."""
+        key = self._stream_key()
+        if key != self._packed_at:
+            kernel.drop_packed_weights()
+            self._packed_at = key
+
     # -- states ----------------------------------------------------------------------------
     def reset_state(self, states=None):
         """Zero the states of a stateful layer, or set them to `states` (a list of
@@ -233,10 +256,7 @@ class _RNN(Layer):
                 self.go_backwards, self.zero_output_for_mask)
 
     def _stream(self, x):
-        key = self._stream_key()
-        if key != self._packed_at:
-            self._ready_kernel().drop_packed_weights()
-            self._packed_at = key
+        self._fresh_packed(self._ready_kernel())
         self._pending = None
         out = self._kernel.stream(x, self.states, self.return_sequences, threads.call_threads())
         if self.return_state:
@@ -309,6 +329,8 @@ class _RNN(Layer):
         self._kernel_opts = self._kernel_options()
         self._kernel = _core.RnnKernel(self.cell, self.input_dim, self.units, dtype=self.dtype,
                                        **self._kernel_opts)
+        if getattr(self, "_quantization_mode", None):
+            self._kernel.set_precision(self._quantization_mode)
         self._bound = ()
         self._packed_at = None
 
@@ -330,8 +352,12 @@ class _RNN(Layer):
         given = initial_state is not None
         if self.states is not None and not given:
             initial_state = self.states    # carried; no gradient flows into it
+        if training and self._quantization_mode:
+            quantization.refuse_training(self)
         din, drec = self._dropout_masks(x.shape[0], x.shape[2]) if training else (None, None)
         kernel = self._ready_kernel()
+        if self._quantization_mode:   # reads the kernel's packed copy of the weights
+            self._fresh_packed(kernel)
         if training:
             self._weights_changed()   # an update follows
         out, states = kernel.forward(x, initial_state, mask, din, drec, training=bool(training),

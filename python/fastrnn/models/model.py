@@ -6,7 +6,7 @@ and the Trainer (compile/fit/evaluate/predict).
 """
 import numpy as np
 
-from .. import keras_files
+from .. import keras_files, quantization
 from ..layers.base import unique_name
 from ..penalties import weight_penalties
 from ..trainer import Trainer
@@ -130,11 +130,18 @@ class Model(Trainer):
         self._ensure_built(xs)
         return self._pack_outputs(self._run(xs, training)[0])
 
+    # -- reduced precision -------------------------------------------------------------------
+    def quantize(self, mode=None, config=None, filters=None, **kwargs):
+        """Run the recurrent layers' inference in `mode`: "int8" (Keras 3's name) or
+        "bfloat16" (a fastrnn extension). See fastrnn/quantization.py for what changes."""
+        quantization.quantize_model(self, mode, config=config, filters=filters, **kwargs)
+
     # -- saving ------------------------------------------------------------------------------
     def save(self, filepath, overwrite=True, include_optimizer=True, **kwargs):
         """Save architecture, weights, compile config and optimizer state to one file. The
         format follows the suffix: `.keras` Keras 3, `.h5`/`.hdf5` Keras 2 HDF5,
-        anything else (`.fnrn`) fastrnn's own."""
+        anything else (`.fnrn`) fastrnn's own. A quantized model raises ValueError."""
+        quantization.refuse_quantized(self, "save")
         keras_files.save_any(self, filepath, overwrite=overwrite,
                              include_optimizer=include_optimizer)
 
@@ -149,6 +156,7 @@ class Model(Trainer):
     def export(self, filepath, format="onnx", verbose=None, input_signature=None, **kwargs):
         """Export for inference (Keras 3's signature); fastrnn writes ONNX (see
         `fastrnn.export.export_model` for `mask_padding` and `opset_version`)."""
+        quantization.refuse_quantized(self, "export")
         return Model._exporter(self, filepath, format=format, verbose=verbose,
                                input_signature=input_signature, **kwargs)
 
