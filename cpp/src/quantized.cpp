@@ -490,7 +490,7 @@ float int8_row(const float* v, index_t K, std::uint8_t* o) {
   const float inv = (finite && m > 0.0f) ? 127.0f / m : 0.0f;
   for (k = 0; k + VW <= K; k += VW) {
     VF prod = simd::load(v + k) * inv;
-#ifdef FASTRNN_QUANT_X86
+#if defined(FASTRNN_QUANT_X86) && defined(__FMA__)  // (without FMA there is nothing to fuse)
     asm("" : "+v"(prod));   // rounded on its own, as rint(v * inv): no fused multiply-add
 #endif
     VF q = finite ? round_lanes(prod) : VF{};
