@@ -351,20 +351,3 @@ def test_call_thread_count_leaves_inference_bits_unchanged(cell):
         np.testing.assert_array_equal(g1, g2)
     with pytest.raises(ValueError, match=r"threads: expected an int >= 0.*got -3"):
         k.backward(np.ones((1, 7, 150), np.float32), threads=-3)
-
-
-def test_run_pair_splits_the_threads_and_never_waits_on_itself():
-    from fastrnn import threads
-    fastrnn.set_num_threads(2)
-    seen = threads.run_pair(lambda: (threading.current_thread().name, threads.call_threads()),
-                            lambda: (threading.current_thread().name, threads.call_threads()))
-    assert seen[0][1] == 1 and seen[1][1] == 1
-    assert seen[0][0] != seen[1][0]            # the first ran on the worker
-    # a pair started on the worker runs there, one after the other, with its share
-    nested = threads.run_pair(lambda: threads.run_pair(threads.call_threads,
-                                                       threads.call_threads), lambda: None)
-    assert nested == ((1, 1), None)
-    with pytest.raises(ZeroDivisionError):   # an error of either side reaches the caller
-        threads.run_pair(lambda: 1 / 0, lambda: None)
-    fastrnn.set_num_threads(1)
-    assert threads.run_pair(threads.call_threads, threads.call_threads) == (0, 0)

@@ -11,7 +11,6 @@ import copy
 
 import numpy as np
 
-from .. import threads
 from .base import Layer
 from .registry import deserialize, register, registered, serialize
 from .recurrent import _RNN
@@ -171,15 +170,8 @@ class Bidirectional(Layer):
             fw_state, bw_state = initial_state[:self._n_states], initial_state[self._n_states:]
         fw_kw = {} if fw_state is None else {"initial_state": fw_state}
         bw_kw = {} if bw_state is None else {"initial_state": bw_state}
-        def forward():
-            return self.forward_layer(inputs, mask=mask, training=training, **fw_kw)
-
-        def backward():
-            return self.backward_layer(inputs, mask=mask, training=training, **bw_kw)
-
-        # The two directions run side by side, each on its own share of the cores (bench/
-        # README.md: Bidirectional).
-        fw, bw = threads.run_pair(forward, backward)
+        fw = self.forward_layer(inputs, mask=mask, training=training, **fw_kw)
+        bw = self.backward_layer(inputs, mask=mask, training=training, **bw_kw)
         fw_states = bw_states = []
         if self.return_state:
             fw, fw_states = fw[0], fw[1:]
@@ -227,9 +219,8 @@ class Bidirectional(Layer):
             d_states = d_states + [None] * (2 * n - len(d_states))
             d_fw = [d_fw] + d_states[:n]
             d_bw = [d_bw] + d_states[n:]
-        dx, dx_bw = threads.run_pair(lambda: self.forward_layer.backward(d_fw),
-                                     lambda: self.backward_layer.backward(d_bw))
-        dx += dx_bw
+        dx = self.forward_layer.backward(d_fw)
+        dx += self.backward_layer.backward(d_bw)
         self.grads = self.forward_layer.grads + self.backward_layer.grads
         fw_init, bw_init = (self.forward_layer.initial_state_grads,
                             self.backward_layer.initial_state_grads)

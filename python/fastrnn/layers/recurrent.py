@@ -12,7 +12,7 @@ reads its packed copy of the weights, which is dropped whenever the weights may 
 """
 import numpy as np
 
-from .. import _core, constraints, initializers, ops, quantization, regularizers, threads
+from .. import _core, constraints, initializers, ops, quantization, regularizers
 from .. import random as frandom
 from .base import Layer
 from .registry import register
@@ -258,7 +258,7 @@ class _RNN(Layer):
     def _stream(self, x):
         self._fresh_packed(self._ready_kernel())
         self._pending = None
-        out = self._kernel.stream(x, self.states, self.return_sequences, threads.call_threads())
+        out = self._kernel.stream(x, self.states, self.return_sequences)
         if self.return_state:
             return [out] + [s.copy() for s in self.states]
         return out
@@ -361,8 +361,7 @@ class _RNN(Layer):
         if training:
             self._weights_changed()   # an update follows
         out, states = kernel.forward(x, initial_state, mask, din, drec, training=bool(training),
-                                     return_sequences=self.return_sequences,
-                                     threads=threads.call_threads())
+                                     return_sequences=self.return_sequences)
         if self.states is not None:
             for dst, src in zip(self.states, states):
                 np.copyto(dst, src)
@@ -391,8 +390,7 @@ class _RNN(Layer):
             else:
                 d_last = d_outputs
         dx, dk, drk, db, d_init = kernel.backward(d_seq, d_last, d_states,
-                                                  need_d_initial_state=had_initial,
-                                                  threads=threads.call_threads())
+                                                  need_d_initial_state=had_initial)
         self.grads = [dk, drk] + ([db] if self.use_bias else [])
         self.initial_state_grads = d_init if had_initial else None
         return dx
