@@ -97,8 +97,11 @@ bool amx(Precision p) {
 
 // ---- portable tiles -------------------------------------------------------------------------
 
+// Not vectorised by the compiler: GCC 12's vectorised loop gives wrong sums for one gate
+// (SimpleRNN) under -march=x86-64-v3 (the portable build's AVX2 variant; tests/test_quantized.py
+// with FASTRNN_ISA=avx2 and the portable path).
 template <int G, int MR>
-void bf16_tile_portable(const std::uint32_t* A, index_t lda, index_t Kg, const std::uint32_t* P,
+__attribute__((optimize("no-tree-vectorize"))) void bf16_tile_portable(const std::uint32_t* A, index_t lda, index_t Kg, const std::uint32_t* P,
                         float* out) {
   float acc[MR][G][QW] = {};
   for (index_t k = 0; k < Kg; ++k) {
