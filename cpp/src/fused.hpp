@@ -261,6 +261,41 @@ void pack_fused_weights(const RnnSpec& s, int gates, const T* kernel, const T* r
   pack_units<T>(un, s.input, 0, un.nub, kernel, out + un.nub * un.panel(s.hidden));
 }
 
+// One unit block's step committed at offset `at` of the row buffers (n valid lanes): a valid
+// step stores the new states and its output; a masked one carries the states and repeats the
+// last output (zero without `last`). c, last, y: null when not kept.
+template <typename T>
+inline void commit_unit(bool valid, simd::V<T> hv, simd::V<T> hnew, simd::V<T> cv, index_t at,
+                        index_t n, T* hn, T* c, T* last, T* y) {
+  if (valid) {
+    simd::store(hn + at, hnew);
+    if (c) simd::store(c + at, cv);
+    if (last) simd::store(last + at, hnew);
+    if (y) simd::store_n(y, hnew, n);
+  } else {
+    simd::store(hn + at, hv);
+    if (y) simd::store_n(y, last ? simd::load(last + at) : simd::V<T>{}, n);
+  }
+}
+
+// Row r's final states and last output, units [c0, c1), from the row buffers (ld Hp).
+template <typename T>
+void store_final_row(const ForwardArgs<T>& a, const Geo& g, index_t r, index_t c0, index_t c1,
+                     index_t Hp, const T* h, const T* c, const T* last) {
+  constexpr index_t W = simd::kW<T>;
+  const std::uint8_t* mlast = a.mask ? a.mask + g.tin(g.T - 1) : nullptr;
+  for (index_t col = c0; col < c1; col += W) {
+    const index_t n = std::min(W, g.H - col), at = r * Hp + col, o = r * g.H + col;
+    if (a.h_n) simd::store_n(a.h_n + o, simd::load(h + at), n);
+    if (c && a.c_n) simd::store_n(a.c_n + o, simd::load(c + at), n);
+    if (a.last_output) {
+      const bool valid = !mlast || mlast[r * g.T];
+      simd::store_n(a.last_output + o,
+                    valid ? simd::load(h + at) : last ? simd::load(last + at) : simd::V<T>{}, n);
+    }
+  }
+}
+
 template <typename CellT, typename T>
 void fused_forward_pass(const RnnSpec& spec, const ForwardArgs<T>& a) {
   const FlushDenormals flush;
@@ -367,34 +402,16 @@ void fused_forward_pass(const RnnSpec& spec, const ForwardArgs<T>& a) {
         Vec cv = has_c ? simd::load(cbuf + at) : Vec{};
         const Vec hnew = cell.block(acc, xbias + u * un.block(), rbias + u * un.block(), hv, cv,
                                     FusedAt<T>{r * Tn + tin, u * W, n});
-        T* y = a.outputs ? a.outputs + (r * Tn + s) * H + u * W : nullptr;
-        if (!a.mask || a.mask[r * Tn + tin]) {
-          simd::store(hn + at, hnew);
-          if (has_c) simd::store(cbuf + at, cv);
-          if (carry_out) simd::store(lastbuf + at, hnew);
-          if (y) simd::store_n(y, hnew, n);
-        } else {  // masked: states carried, output repeated (or zero)
-          simd::store(hn + at, hv);
-          if (y) simd::store_n(y, carry_out ? simd::load(lastbuf + at) : Vec{}, n);
-        }
+        commit_unit<T>(!a.mask || a.mask[r * Tn + tin], hv, hnew, cv, at, n, hn,
+                       has_c ? cbuf : nullptr, carry_out ? lastbuf : nullptr,
+                       a.outputs ? a.outputs + (r * Tn + s) * H + u * W : nullptr);
       });
       if (columns) barrier.wait();
       std::swap(h, hn);
     }
-    // Final states and the last output.
-    const std::uint8_t* mlast = a.mask ? a.mask + g.tin(Tn - 1) : nullptr;
-    for (index_t r = r0; r < r1; ++r)
-      for (index_t u = u0; u < u1; ++u) {
-        const index_t n = un.lanes(u), at = r * Hp + u * W, o = r * H + u * W;
-        if (a.h_n) simd::store_n(a.h_n + o, simd::load(h + at), n);
-        if (has_c && a.c_n) simd::store_n(a.c_n + o, simd::load(cbuf + at), n);
-        if (a.last_output) {
-          const bool valid = !mlast || mlast[r * Tn];
-          simd::store_n(a.last_output + o,
-                        valid ? simd::load(h + at) : carry_out ? simd::load(lastbuf + at) : Vec{},
-                        n);
-        }
-      }
+    for (index_t r = r0; r < r1; ++r)  // final states and the last output
+      store_final_row<T>(a, g, r, u0 * W, std::min(u1 * W, H), Hp, h, has_c ? cbuf : nullptr,
+                         carry_out ? lastbuf : nullptr);
   }
 }
 

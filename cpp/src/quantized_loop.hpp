@@ -146,36 +146,18 @@ void quantized_forward_pass(const RnnSpec& spec, const ForwardArgs<float>& a,
               Vec cv = has_c ? simd::load(cbuf + at) : Vec{};
               const Vec hnew = cell.block(acc, xbias + eu * ue.block(), rbias + eu * ue.block(),
                                           hv, cv, FusedAt<float>{(r + i) * Tn + tin, col, n});
-              float* y = a.outputs ? a.outputs + ((r + i) * Tn + s) * H + col : nullptr;
-              if (!a.mask || a.mask[(r + i) * Tn + tin]) {
-                simd::store(hn + at, hnew);
-                if (has_c) simd::store(cbuf + at, cv);
-                if (carry_out) simd::store(lastbuf + at, hnew);
-                if (y) simd::store_n(y, hnew, n);
-              } else {  // masked: states carried, output repeated (or zero)
-                simd::store(hn + at, hv);
-                if (y) simd::store_n(y, carry_out ? simd::load(lastbuf + at) : Vec{}, n);
-              }
+              commit_unit<float>(!a.mask || a.mask[(r + i) * Tn + tin], hv, hnew, cv, at, n,
+                                 hn, has_c ? cbuf : nullptr, carry_out ? lastbuf : nullptr,
+                                 a.outputs ? a.outputs + ((r + i) * Tn + s) * H + col : nullptr);
             }
           }
         }
       if (columns) barrier.wait();
       std::swap(h, hn);
     }
-    // Final states and the last output.
-    const std::uint8_t* mlast = a.mask ? a.mask + g.tin(Tn - 1) : nullptr;
-    for (index_t r = r0; r < r1; ++r)
-      for (index_t col = u0 * QW; col < std::min(u1 * QW, H); col += W) {
-        const index_t n = std::min<index_t>(W, H - col), at = r * Hp + col, o = r * H + col;
-        if (a.h_n) simd::store_n(a.h_n + o, simd::load(h + at), n);
-        if (has_c && a.c_n) simd::store_n(a.c_n + o, simd::load(cbuf + at), n);
-        if (a.last_output) {
-          const bool valid = !mlast || mlast[r * Tn];
-          simd::store_n(a.last_output + o,
-                        valid ? simd::load(h + at) : carry_out ? simd::load(lastbuf + at) : Vec{},
-                        n);
-        }
-      }
+    for (index_t r = r0; r < r1; ++r)  // final states and the last output
+      store_final_row<float>(a, g, r, u0 * QW, std::min(u1 * QW, H), Hp, h,
+                             has_c ? cbuf : nullptr, carry_out ? lastbuf : nullptr);
   }
 }
 
